@@ -1,0 +1,1 @@
+"""The operator command line: ``appliance [--data-dir DIR] [--config FILE] COMMAND``."""

@@ -1,0 +1,1 @@
+"""Cryptography: safe recipes at the top (sealing records, key rings), primitives below."""

@@ -1,0 +1,1 @@
+"""Domain types and protocols: no I/O, no third-party frameworks."""

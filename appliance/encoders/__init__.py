@@ -1,0 +1,1 @@
+"""Encoders: the only package (with the trainer) that imports torch."""

@@ -1,0 +1,293 @@
+"""One frozen settings object, from a TOML file plus ``APPLIANCE_*`` environment variables.
+
+Precedence: defaults < TOML file < environment. Environment names are
+``APPLIANCE_<SECTION>__<KEY>`` (``APPLIANCE_INDEX__DTYPE=f16``), plus
+``APPLIANCE_DATA_DIR`` for the top-level data directory. Everything is validated
+at load; a ``ConfigError`` names the key, where it came from and the reason.
+
+Secrets never come from here: the key encryption key is read from a credential
+file (see ``appliance.crypto.kek``).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+from appliance.errors import ConfigError
+
+DEFAULT_CONFIG_FILE = Path("/etc/appliance/appliance.toml")
+ENV_PREFIX = "APPLIANCE_"
+_ENV_NOT_SETTINGS = frozenset({"APPLIANCE_CONFIG"})
+
+IndexDtype = Literal["f32", "f16", "i8"]
+LogFormat = Literal["json", "console"]
+LogLevel = Literal["debug", "info", "warning", "error"]
+
+
+def _positive(value: int | float) -> str | None:
+    return None if value > 0 else "must be greater than 0"
+
+
+def _port(value: int) -> str | None:
+    return None if 0 < value < 65536 else "must be between 1 and 65535"
+
+
+def _check(check: typing.Callable[[Any], str | None]) -> dict[str, Any]:
+    return {"check": check}
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    """Where the store lives. Empty ``url`` means SQLite under the data dir."""
+
+    url: str = ""
+    busy_timeout_ms: int = field(default=10_000, metadata=_check(_positive))
+
+
+@dataclass(frozen=True)
+class IndexSettings:
+    """HNSW parameters of every per-collection index and its encrypted snapshots."""
+
+    dtype: IndexDtype = "f32"
+    connectivity: int = field(default=16, metadata=_check(_positive))
+    expansion_add: int = field(default=128, metadata=_check(_positive))
+    expansion_search: int = field(default=64, metadata=_check(_positive))
+    snapshot_chunk_bytes: int = field(default=4 * 1024 * 1024, metadata=_check(_positive))
+
+
+@dataclass(frozen=True)
+class AuditSettings:
+    """How often the audit chain head is signed (entries between checkpoints)."""
+
+    checkpoint_every: int = field(default=64, metadata=_check(_positive))
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    """Structured log output."""
+
+    level: LogLevel = "info"
+    format: LogFormat = "json"
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """The intranet API listener."""
+
+    host: str = "127.0.0.1"
+    port: int = field(default=8080, metadata=_check(_port))
+
+
+def _default_data_dir() -> Path:
+    state = os.environ.get("STATE_DIRECTORY")  # systemd StateDirectory=
+    if state:
+        return Path(state.split(":")[0])
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".local" / "share"
+    return base / "appliance"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The whole, validated configuration of one appliance process."""
+
+    data_dir: Path = field(default_factory=_default_data_dir)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    index: IndexSettings = field(default_factory=IndexSettings)
+    audit: AuditSettings = field(default_factory=AuditSettings)
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
+    server: ServerSettings = field(default_factory=ServerSettings)
+
+    @property
+    def database_url(self) -> str:
+        """The SQLAlchemy URL of the store."""
+        return self.database.url or f"sqlite:///{self.data_dir / 'appliance.db'}"
+
+    def with_data_dir(self, data_dir: Path) -> Settings:
+        """A copy pointing at another data directory."""
+        return replace(self, data_dir=data_dir)
+
+
+def load_settings(
+    config_file: Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    data_dir: Path | None = None,
+) -> Settings:
+    """Load settings from ``config_file`` (or the default path if it exists) and the environment.
+
+    An explicitly named file that does not exist is an error; the default path is optional.
+    ``data_dir`` (the ``--data-dir`` option) wins over everything else.
+    """
+    env = os.environ if environ is None else environ
+    raw: dict[str, Any] = {}
+    source = "defaults"
+    explicit = config_file or (Path(env["APPLIANCE_CONFIG"]) if env.get("APPLIANCE_CONFIG") else None)
+    path = explicit or DEFAULT_CONFIG_FILE
+    if explicit is not None and not path.is_file():
+        raise ConfigError(
+            f"config file {path} does not exist",
+            remedy="pass an existing TOML file to --config, or leave it out to use defaults",
+        )
+    if path.is_file():
+        source = str(path)
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}", remedy="fix the file's syntax") from exc
+    settings = _build(Settings, raw, source, prefix="")
+    overrides = _environment_overrides(env)
+    if overrides:
+        merged = _merge(_as_dict(settings), overrides)
+        settings = _build(Settings, merged, "environment", prefix="")
+    if data_dir is not None:
+        settings = settings.with_data_dir(data_dir)
+    return settings
+
+
+def _environment_overrides(env: Mapping[str, str]) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    sections = {f.name for f in fields(Settings) if _is_section(f.type)}
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX) or name in _ENV_NOT_SETTINGS:
+            continue
+        key = name[len(ENV_PREFIX) :].lower()
+        if "__" in key:
+            section, _, leaf = key.partition("__")
+            if section not in sections:
+                raise ConfigError(
+                    f"environment variable {name}: unknown section {section!r}",
+                    remedy=f"use one of {', '.join(sorted(sections))}",
+                )
+            overrides.setdefault(section, {})[leaf] = value
+        else:
+            overrides[key] = value
+    return overrides
+
+
+def _is_section(annotation: Any) -> bool:
+    resolved = _resolve(annotation)
+    return isinstance(resolved, type) and hasattr(resolved, "__dataclass_fields__")
+
+
+_TYPES: dict[str, Any] = {
+    "Path": Path,
+    "int": int,
+    "float": float,
+    "str": str,
+    "bool": bool,
+    "IndexDtype": IndexDtype,
+    "LogFormat": LogFormat,
+    "LogLevel": LogLevel,
+    "DatabaseSettings": DatabaseSettings,
+    "IndexSettings": IndexSettings,
+    "AuditSettings": AuditSettings,
+    "LoggingSettings": LoggingSettings,
+    "ServerSettings": ServerSettings,
+}
+
+
+def _resolve(annotation: Any) -> Any:
+    return _TYPES.get(annotation, annotation) if isinstance(annotation, str) else annotation
+
+
+def _build(cls: type, raw: Mapping[str, Any], source: str, prefix: str) -> Any:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{source}: {prefix.rstrip('.') or 'top level'}: must be a table")
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown setting {prefix}{unknown[0]}",
+            remedy=f"known keys here: {', '.join(sorted(known))}",
+        )
+    values: dict[str, Any] = {}
+    for name, spec in known.items():
+        key = f"{prefix}{name}"
+        annotation = _resolve(spec.type)
+        if name not in raw:
+            if _is_section(annotation):
+                values[name] = annotation()
+            continue
+        value = raw[name]
+        if _is_section(annotation):
+            values[name] = _build(annotation, value, source, prefix=f"{key}.")
+            continue
+        converted = _convert(value, annotation, source, key)
+        check = spec.metadata.get("check")
+        problem = check(converted) if check else None
+        if problem:
+            raise ConfigError(f"{source}: {key}: {problem} (got {value!r})")
+        values[name] = converted
+    missing = [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING]
+    for name in missing:
+        if name not in values:
+            raise ConfigError(f"{source}: {prefix}{name} is required")
+    return cls(**values)
+
+
+def _convert(value: Any, annotation: Any, source: str, key: str) -> Any:
+    origin = get_origin(annotation)
+    if origin is Literal:
+        choices = get_args(annotation)
+        text = str(value).lower() if isinstance(value, str) else value
+        if text not in choices:
+            raise ConfigError(
+                f"{source}: {key}: must be one of {', '.join(map(str, choices))} (got {value!r})"
+            )
+        return text
+    if origin in (typing.Union, types.UnionType):
+        raise ConfigError(f"{source}: {key}: unsupported setting type")
+    try:
+        if annotation is bool:
+            if isinstance(value, bool):
+                return value
+            lowered = str(value).strip().lower()
+            if lowered in {"1", "true", "yes", "on"}:
+                return True
+            if lowered in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError(value)
+        if annotation is int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError(value)
+            return int(value)
+        if annotation is float:
+            return float(value)
+        if annotation is Path:
+            if not isinstance(value, str | Path) or not str(value):
+                raise ValueError(value)
+            return Path(value).expanduser()
+        if annotation is str:
+            if not isinstance(value, str):
+                raise ValueError(value)
+            return value
+    except (TypeError, ValueError) as exc:
+        kind = getattr(annotation, "__name__", str(annotation))
+        raise ConfigError(f"{source}: {key}: expected {kind} (got {value!r})") from exc
+    raise ConfigError(f"{source}: {key}: unsupported setting type {annotation!r}")
+
+
+def _as_dict(settings: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for spec in fields(settings):
+        value = getattr(settings, spec.name)
+        out[spec.name] = _as_dict(value) if hasattr(value, "__dataclass_fields__") else value
+    return out
+
+
+def _merge(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
