@@ -29,6 +29,9 @@ _ENV_NOT_SETTINGS = frozenset({"APPLIANCE_CONFIG"})
 IndexDtype = Literal["f32", "f16", "i8"]
 LogFormat = Literal["json", "console"]
 LogLevel = Literal["debug", "info", "warning", "error"]
+DeviceChoice = Literal["auto", "cpu", "cuda"]
+PrecisionChoice = Literal["auto", "float32", "float16", "bfloat16"]
+TextOverflow = Literal["truncate", "refuse"]
 
 
 def _positive(value: int | float) -> str | None:
@@ -70,6 +73,23 @@ class AuditSettings:
 
 
 @dataclass(frozen=True)
+class EncoderSettings:
+    """Encoders and their serving engine: device, precision, input limits, batching."""
+
+    device: DeviceChoice = "auto"
+    precision: PrecisionChoice = "auto"
+    text_overflow: TextOverflow = "truncate"
+    max_image_pixels: int = field(default=40_000_000, metadata=_check(_positive))
+    max_image_bytes: int = field(default=50 * 1024 * 1024, metadata=_check(_positive))
+    max_audio_seconds: float = field(default=600.0, metadata=_check(_positive))
+    max_audio_bytes: int = field(default=100 * 1024 * 1024, metadata=_check(_positive))
+    max_batch_size: int = field(default=32, metadata=_check(_positive))
+    max_wait_ms: float = field(default=5.0, metadata=_check(_positive))
+    queue_size: int = field(default=256, metadata=_check(_positive))
+    warmup: bool = True
+
+
+@dataclass(frozen=True)
 class LoggingSettings:
     """Structured log output."""
 
@@ -102,6 +122,7 @@ class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     index: IndexSettings = field(default_factory=IndexSettings)
     audit: AuditSettings = field(default_factory=AuditSettings)
+    encoders: EncoderSettings = field(default_factory=EncoderSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
 
@@ -109,6 +130,11 @@ class Settings:
     def database_url(self) -> str:
         """The SQLAlchemy URL of the store."""
         return self.database.url or f"sqlite:///{self.data_dir / 'appliance.db'}"
+
+    @property
+    def models_dir(self) -> Path:
+        """The local model store."""
+        return self.data_dir / "models"
 
     def with_data_dir(self, data_dir: Path) -> Settings:
         """A copy pointing at another data directory."""
@@ -186,6 +212,10 @@ _TYPES: dict[str, Any] = {
     "IndexDtype": IndexDtype,
     "LogFormat": LogFormat,
     "LogLevel": LogLevel,
+    "DeviceChoice": DeviceChoice,
+    "PrecisionChoice": PrecisionChoice,
+    "TextOverflow": TextOverflow,
+    "EncoderSettings": EncoderSettings,
     "DatabaseSettings": DatabaseSettings,
     "IndexSettings": IndexSettings,
     "AuditSettings": AuditSettings,
