@@ -1,0 +1,68 @@
+"""``appliance`` command line entry point: global options, then one command group each."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from appliance.cli.context import CliContext
+from appliance.errors import ApplianceError
+from appliance.observability import configure_logging
+from appliance.settings import load_settings
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    envvar="APPLIANCE_DATA_DIR",
+    help="Data directory (also APPLIANCE_DATA_DIR).",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="TOML settings file (default /etc/appliance/appliance.toml if present).",
+)
+@click.pass_context
+def cli(ctx: click.Context, data_dir: Path | None, config_file: Path | None) -> None:
+    """Privacy-first on-premise multimodal embedding appliance."""
+    os.umask(0o077)
+    settings = load_settings(config_file, data_dir=data_dir)
+    configure_logging(settings.logging.level, settings.logging.format)
+    ctx.obj = CliContext(settings=settings)
+
+
+def _register() -> None:
+    from appliance.cli import audit, bench, keys, maintenance, models
+
+    cli.add_command(maintenance.init)
+    cli.add_command(maintenance.status)
+    cli.add_command(maintenance.subjects)
+    cli.add_command(keys.keys)
+    cli.add_command(audit.audit)
+    cli.add_command(bench.bench)
+    cli.add_command(models.models)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; appliance errors print their message and remedy, not a traceback."""
+    try:
+        cli.main(args=argv, prog_name="appliance", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except ApplianceError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        if exc.remedy:
+            click.echo(f"remedy: {exc.remedy}", err=True)
+        sys.exit(exc.exit_status)

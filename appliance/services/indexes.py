@@ -1,0 +1,226 @@
+"""Live per-collection, per-space indexes: lazy load, reconcile with the store, snapshot.
+
+The store is the source of truth. Loading a snapshot that fails its integrity check is
+refused (audited) and the index is rebuilt from the store; a snapshot that is merely
+behind (a crash after acknowledged writes) is reconciled item by item.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import Connection, select
+
+from appliance.audit import AuditTrail
+from appliance.clock import Clock
+from appliance.crypto.keyring import KeyKind, KeyRing
+from appliance.crypto.records import open_vector
+from appliance.domain.types import Actor
+from appliance.errors import IntegrityError, KeyUnavailableError
+from appliance.index import IndexSpec, VectorIndex, load_snapshot, save_snapshot
+from appliance.observability import get_logger
+from appliance.settings import IndexSettings
+from appliance.store import repository
+from appliance.store.database import Database
+from appliance.store.repository import CollectionRow, ItemRow
+from appliance.store.schema import items
+
+log = get_logger(__name__)
+IndexId = tuple[str, str]
+
+
+def index_owner(collection: str, space: str) -> str:
+    """The owner name of an index key."""
+    return f"{collection}@{space}"
+
+
+class IndexManager:
+    """Holds the live indexes and their encrypted snapshots under ``directory``."""
+
+    def __init__(
+        self,
+        *,
+        directory: Path,
+        settings: IndexSettings,
+        database: Database,
+        keyring: KeyRing,
+        audit: AuditTrail,
+        clock: Clock,
+    ) -> None:
+        self._directory = directory
+        self._settings = settings
+        self._database = database
+        self._keyring = keyring
+        self._audit = audit
+        self._clock = clock
+        self._live: dict[IndexId, VectorIndex] = {}
+        self._dirty: set[IndexId] = set()
+        self._lock = threading.RLock()
+
+    def snapshot_path(self, collection: str, space: str) -> Path:
+        """Where the encrypted snapshot of an index lives."""
+        return self._directory / collection / f"{space}.snap"
+
+    def get(self, collection: CollectionRow, space: str) -> VectorIndex:
+        """The live index of a collection and space, loaded or rebuilt on first use."""
+        ident = (collection.name, space)
+        with self._lock:
+            index = self._live.get(ident)
+            if index is None:
+                index = self._open(collection, space)
+                self._live[ident] = index
+            return index
+
+    def add(
+        self,
+        collection: CollectionRow,
+        space: str,
+        row_ids: list[int],
+        vectors: np.ndarray,
+        deadlines: list[float | None],
+    ) -> None:
+        """Add acknowledged items to the live index."""
+        index = self.get(collection, space)
+        with self._lock:
+            index.add(np.asarray(row_ids, dtype=np.int64), vectors)
+            _apply_deadlines(index, row_ids, deadlines)
+            self._dirty.add((collection.name, space))
+
+    def remove(self, collection: str, row_ids: Iterable[int]) -> None:
+        """Remove items from every live index of a collection at once, and compact."""
+        keys = np.asarray(sorted(set(row_ids)), dtype=np.int64)
+        with self._lock:
+            for (name, space), index in self._live.items():
+                if name == collection and len(keys):
+                    index.remove(keys)
+                    index.compact()
+                    self._dirty.add((name, space))
+
+    def purge_snapshots(self, collection: str, spaces: Iterable[str]) -> None:
+        """Rewrite or delete snapshots that may still hold erased vectors."""
+        with self._lock:
+            for space in spaces:
+                ident = (collection, space)
+                if ident in self._live:
+                    self._save(ident, self._live[ident])
+                else:
+                    self.snapshot_path(collection, space).unlink(missing_ok=True)
+
+    def snapshot_all(self) -> int:
+        """Write a snapshot of every index changed since its last one; returns how many."""
+        with self._lock:
+            dirty = sorted(self._dirty)
+            for ident in dirty:
+                self._save(ident, self._live[ident])
+            return len(dirty)
+
+    def _save(self, ident: IndexId, index: VectorIndex) -> None:
+        collection, space = ident
+        with self._database.write() as connection:
+            _, key = self._keyring.get(connection, KeyKind.INDEX, index_owner(*ident), create=True)
+        path = self.snapshot_path(collection, space)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        save_snapshot(index, path, key, chunk_bytes=self._settings.snapshot_chunk_bytes)
+        self._dirty.discard(ident)
+        log.info("index.snapshot_saved", collection=collection, space=space, count=len(index))
+
+    def _open(self, collection: CollectionRow, space: str) -> VectorIndex:
+        spec = IndexSpec.from_settings(self._settings, collection.dimension)
+        path = self.snapshot_path(collection.name, space)
+        index: VectorIndex | None = None
+        with self._database.write() as connection:
+            _, key = self._keyring.get(
+                connection, KeyKind.INDEX, index_owner(collection.name, space), create=True
+            )
+        if path.exists():
+            try:
+                index = load_snapshot(path, key, collection=collection.name, space=space)
+            except IntegrityError as exc:
+                self._audit.append(
+                    actor=Actor.operator(),
+                    action="index.snapshot_refused",
+                    outcome="failed",
+                    collection=collection.name,
+                    details={"space": space, "reason": exc.message[:200]},
+                )
+                log.error("index.snapshot_refused", collection=collection.name, error=exc.message)
+        if index is None:
+            index = VectorIndex(spec, collection=collection.name, space=space)
+        changed = self._reconcile(index, collection, space)
+        if changed:
+            self._dirty.add((collection.name, space))
+        return index
+
+    def _reconcile(self, index: VectorIndex, collection: CollectionRow, space: str) -> int:
+        """Make the index hold exactly the store's items of this space; returns changes."""
+        with self._database.read() as connection:
+            stored = _row_ids(connection, collection.id, space)
+            present = set(int(k) for k in index.keys())
+            stale = sorted(present - stored)
+            missing = stored - present
+            rows = [
+                r
+                for r in repository.items_of_collection(connection, collection.id)
+                if r.row_id in missing and r.space_version == space
+            ]
+        if stale:
+            index.remove(np.asarray(stale, dtype=np.int64))
+            index.compact()
+        if rows:
+            vectors, keys, deadlines = self._decrypt_rows(collection, rows)
+            if keys:
+                index.add(np.asarray(keys, dtype=np.int64), np.vstack(vectors))
+                _apply_deadlines(index, keys, deadlines)
+        if stale or rows:
+            log.info(
+                "index.reconciled",
+                collection=collection.name,
+                space=space,
+                added=len(rows),
+                removed=len(stale),
+            )
+        return len(stale) + len(rows)
+
+    def _decrypt_rows(
+        self, collection: CollectionRow, rows: list[ItemRow]
+    ) -> tuple[list[np.ndarray], list[int], list[float | None]]:
+        vectors: list[np.ndarray] = []
+        keys: list[int] = []
+        deadlines: list[float | None] = []
+        with self._database.read() as connection:
+            for row in rows:
+                try:
+                    _, key = self._keyring.get(connection, KeyKind.SUBJECT, row.subject)
+                    vector = open_vector(
+                        key,
+                        row.vector_ct,
+                        collection=collection.name,
+                        item_id=row.item_id,
+                        key_version=row.key_version,
+                    )
+                except (KeyUnavailableError, IntegrityError) as exc:
+                    log.error("index.item_unreadable", collection=collection.name, error=str(exc))
+                    continue
+                vectors.append(vector)
+                keys.append(row.row_id)
+                deadlines.append(
+                    row.retention_deadline.timestamp() if row.retention_deadline else None
+                )
+        return vectors, keys, deadlines
+
+
+def _row_ids(connection: Connection, collection_id: int, space: str) -> set[int]:
+    query = select(items.c.row_id).where(
+        (items.c.collection_id == collection_id) & (items.c.space_version == space)
+    )
+    return {int(r) for r in connection.execute(query).scalars()}
+
+
+def _apply_deadlines(index: VectorIndex, row_ids: list[int], deadlines: list[float | None]) -> None:
+    dated = [(k, d) for k, d in zip(row_ids, deadlines, strict=True) if d is not None]
+    if dated:
+        keys, values = zip(*dated, strict=True)
+        index.set_deadlines(np.asarray(keys, dtype=np.int64), np.asarray(values, dtype=np.float64))

@@ -1,0 +1,1 @@
+"""The store: SQLAlchemy tables (SQLite embedded default), migrations, repositories."""

@@ -1,0 +1,95 @@
+"""Engine construction: SQLite in WAL mode with full synchronous commits, one writer.
+
+The URL is configurable so PostgreSQL can follow; the SQLite specifics (pragmas,
+``BEGIN IMMEDIATE``) apply only to SQLite.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.pool import NullPool
+
+from appliance.errors import ConfigError
+
+
+def create_store_engine(url: str, *, busy_timeout_ms: int = 10_000) -> Engine:
+    """Create the engine; for SQLite set WAL, FULL sync, foreign keys and secure delete."""
+    if not url.startswith(("sqlite", "postgresql")):
+        raise ConfigError(
+            f"database.url: unsupported database {url.split(':', 1)[0]!r}",
+            remedy="use sqlite:///PATH (default) or a postgresql:// URL",
+        )
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(
+        url,
+        poolclass=NullPool,
+        connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000},
+    )
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: sqlite3.Connection, _: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            "PRAGMA journal_mode=WAL",
+            "PRAGMA synchronous=FULL",
+            "PRAGMA foreign_keys=ON",
+            "PRAGMA secure_delete=ON",
+            f"PRAGMA busy_timeout={int(busy_timeout_ms)}",
+        ):
+            cursor.execute(pragma)
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+class Database:
+    """The engine plus a process-wide writer lock: one writer at a time."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._writer = threading.RLock()
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True for the embedded default."""
+        return self.engine.dialect.name == "sqlite"
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction, committed when the block ends without error."""
+        with self._writer, self.engine.begin() as connection:
+            yield connection
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only connection (a transaction that is rolled back)."""
+        with self.engine.connect() as connection:
+            yield connection
+
+    def checkpoint_wal(self) -> None:
+        """Fold the WAL into the database file and truncate it (after erasure)."""
+        if self.is_sqlite:
+            with self._writer, self.engine.connect() as connection:
+                connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+
+def sqlite_journal_mode(database: Database) -> str:
+    """The journal mode SQLite reports (``wal`` expected)."""
+    with database.read() as connection:
+        return str(connection.execute(text("PRAGMA journal_mode")).scalar())

@@ -1,0 +1,90 @@
+"""Schema migrations, numbered from the first version; applied in order, each once.
+
+A migration is a function of a connection inside the migration transaction. Once a
+version has shipped its function never changes; changes come as new versions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, inspect, select
+
+from appliance.clock import Clock
+from appliance.errors import ConfigError
+from appliance.store import schema
+from appliance.store.database import Database
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One schema version."""
+
+    version: int
+    description: str
+    apply: Callable[[Connection], None]
+
+
+def _v1_initial(connection: Connection) -> None:
+    tables = [
+        schema.data_keys,
+        schema.subjects,
+        schema.collections,
+        schema.items,
+        schema.consents,
+    ]
+    schema.metadata.create_all(connection, tables=tables)
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "initial schema: keys, subjects, collections, items, consents", _v1_initial),
+)
+LATEST_VERSION = MIGRATIONS[-1].version
+
+
+def current_version(database: Database) -> int:
+    """The highest applied version, 0 for an empty database."""
+    with database.read() as connection:
+        if not inspect(connection).has_table("schema_migrations"):
+            return 0
+        versions = connection.execute(select(schema.schema_migrations.c.version)).scalars().all()
+        return max(versions, default=0)
+
+
+def migrate(database: Database, clock: Clock) -> list[int]:
+    """Apply every pending migration; returns the versions applied (empty when current)."""
+    applied: list[int] = []
+    with database.write() as connection:
+        schema.metadata.create_all(connection, tables=[schema.schema_migrations])
+        done = set(connection.execute(select(schema.schema_migrations.c.version)).scalars())
+        if done and max(done) > LATEST_VERSION:
+            raise ConfigError(
+                f"database schema version {max(done)} is newer than this release ({LATEST_VERSION})",
+                remedy="upgrade the appliance package; never downgrade over a newer store",
+            )
+        for migration in MIGRATIONS:
+            if migration.version in done:
+                continue
+            migration.apply(connection)
+            connection.execute(
+                schema.schema_migrations.insert().values(
+                    version=migration.version,
+                    description=migration.description,
+                    applied_at=clock.now(),
+                )
+            )
+            applied.append(migration.version)
+    return applied
+
+
+def require_current(database: Database) -> None:
+    """Refuse to run on a store that is not initialised or not migrated."""
+    version = current_version(database)
+    if version == 0:
+        raise ConfigError("the store is not initialised", remedy="run `appliance init`")
+    if version != LATEST_VERSION:
+        raise ConfigError(
+            f"store schema is at version {version}, this release needs {LATEST_VERSION}",
+            remedy="run `appliance init` to apply migrations",
+        )

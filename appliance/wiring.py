@@ -1,0 +1,221 @@
+"""The composition root: builds adapters from settings and hands them to the services.
+
+Only this module (and the CLI/app factory that call it) constructs adapters. ``init``
+prepares a data directory; ``open_appliance`` opens an initialised one.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from appliance.audit import AuditTrail
+from appliance.clock import Clock, SystemClock
+from appliance.crypto.kek import KekLocation, create_kek, load_kek, locate_kek
+from appliance.crypto.keyring import SYSTEM_OWNER, KeyKind, KeyRing
+from appliance.crypto.pseudonym import Pseudonymizer
+from appliance.domain.types import Actor
+from appliance.errors import ConfigError
+from appliance.services.erasure import ErasureService
+from appliance.services.indexes import IndexManager
+from appliance.services.items import CollectionService, ItemService
+from appliance.services.keys import KeyService
+from appliance.settings import Settings
+from appliance.store import keys as key_rows
+from appliance.store.database import Database, create_store_engine
+from appliance.store.migrations import current_version, migrate, require_current
+
+SUBDIRECTORIES = ("keys", "audit", "index", "models")
+LOCK_FILE = "appliance.lock"
+
+
+@dataclass
+class Appliance:
+    """Everything a running appliance needs, wired."""
+
+    settings: Settings
+    clock: Clock
+    database: Database
+    keyring: KeyRing
+    kek_location: KekLocation
+    audit: AuditTrail
+    indexes: IndexManager
+    collections: CollectionService
+    items: ItemService
+    erasure: ErasureService
+    keys: KeyService
+    signing_public_key: bytes
+    _lock_fd: int = field(default=-1, repr=False)
+
+    def close(self) -> None:
+        """Snapshot changed indexes, checkpoint the audit trail, release everything."""
+        try:
+            self.indexes.snapshot_all()
+        finally:
+            self.audit.close()
+            self.database.dispose()
+            if self._lock_fd >= 0:
+                os.close(self._lock_fd)
+                self._lock_fd = -1
+
+
+@dataclass(frozen=True)
+class InitReport:
+    """What ``init`` created (empty lists on a re-run)."""
+
+    data_dir: Path
+    created: tuple[str, ...]
+    migrations: tuple[int, ...]
+
+
+def init_appliance(
+    settings: Settings, *, clock: Clock | None = None, environ: Mapping[str, str] | None = None
+) -> InitReport:
+    """Create the data dir (0700), KEK, schema, system keys and audit genesis; idempotent."""
+    clock = clock or SystemClock()
+    data_dir = settings.data_dir
+    created: list[str] = []
+    if not data_dir.exists():
+        created.append("data-dir")
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(data_dir, 0o700)
+    for name in SUBDIRECTORIES:
+        (data_dir / name).mkdir(mode=0o700, exist_ok=True)
+    location = locate_kek(data_dir, environ)
+    if not location.path.exists():
+        created.append("kek")
+    kek = create_kek(location)
+    database = _database(settings)
+    try:
+        applied = migrate(database, clock)
+        keyring = KeyRing(kek, clock)
+        with database.write() as connection:
+            for kind in (KeyKind.PSEUDONYM, KeyKind.AUDIT_SIGNING):
+                if key_rows.find_key(connection, kind, SYSTEM_OWNER) is None:
+                    created.append(str(kind))
+                keyring.get(connection, kind, SYSTEM_OWNER, create=True)
+        signing = _signing_key(database, keyring)
+        trail = AuditTrail(
+            data_dir / "audit", signing, clock=clock, checkpoint_every=settings.audit.checkpoint_every
+        )
+        try:
+            genesis = trail.head is None
+            trail.append(
+                actor=Actor.operator(),
+                action="audit.genesis" if genesis else "appliance.init",
+                outcome="ok",
+                details={"schema_version": current_version(database), "created": ",".join(created)},
+            )
+            if genesis:
+                created.append("audit-genesis")
+        finally:
+            trail.close()
+    finally:
+        database.dispose()
+    return InitReport(data_dir, tuple(created), tuple(applied))
+
+
+def open_appliance(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    environ: Mapping[str, str] | None = None,
+    exclusive: bool = False,
+) -> Appliance:
+    """Open an initialised data dir. ``exclusive`` (key rotation) refuses if another
+    appliance process has it open."""
+    clock = clock or SystemClock()
+    data_dir = settings.data_dir
+    if not (data_dir / "keys").is_dir():
+        raise ConfigError(
+            f"{data_dir} is not an initialised appliance data directory",
+            remedy="run `appliance init` (or pass --data-dir / APPLIANCE_DATA_DIR)",
+        )
+    lock_fd = _lock(data_dir, exclusive)
+    try:
+        location = locate_kek(data_dir, environ)
+        kek = load_kek(location)
+        database = _database(settings)
+        require_current(database)
+        keyring = KeyRing(kek, clock)
+        with database.write() as connection:
+            _, pseudonym_key = keyring.get(connection, KeyKind.PSEUDONYM, SYSTEM_OWNER)
+        signing = _signing_key(database, keyring)
+        audit = AuditTrail(
+            data_dir / "audit", signing, clock=clock, checkpoint_every=settings.audit.checkpoint_every
+        )
+    except BaseException:
+        os.close(lock_fd)
+        raise
+    pseudonymize = Pseudonymizer(pseudonym_key)
+    indexes = IndexManager(
+        directory=data_dir / "index",
+        settings=settings.index,
+        database=database,
+        keyring=keyring,
+        audit=audit,
+        clock=clock,
+    )
+    common = {"database": database, "keyring": keyring, "audit": audit, "clock": clock}
+    return Appliance(
+        settings=settings,
+        clock=clock,
+        database=database,
+        keyring=keyring,
+        kek_location=location,
+        audit=audit,
+        indexes=indexes,
+        collections=CollectionService(database, audit, clock),
+        items=ItemService(pseudonymize=pseudonymize, indexes=indexes, **common),
+        erasure=ErasureService(pseudonymize=pseudonymize, indexes=indexes, **common),
+        keys=KeyService(database=database, keyring=keyring, location=location, audit=audit),
+        signing_public_key=signing.public_key().public_bytes_raw(),
+        _lock_fd=lock_fd,
+    )
+
+
+def audit_public_key(settings: Settings, environ: Mapping[str, str] | None = None) -> bytes:
+    """The audit signing public key, derived from the KEK-protected private key."""
+    location = locate_kek(settings.data_dir, environ)
+    keyring = KeyRing(load_kek(location), SystemClock())
+    database = _database(settings)
+    try:
+        require_current(database)
+        return _signing_key(database, keyring).public_key().public_bytes_raw()
+    finally:
+        database.dispose()
+
+
+def _database(settings: Settings) -> Database:
+    return Database(
+        create_store_engine(settings.database_url, busy_timeout_ms=settings.database.busy_timeout_ms)
+    )
+
+
+def _signing_key(database: Database, keyring: KeyRing) -> Ed25519PrivateKey:
+    with database.write() as connection:
+        _, seed = keyring.get(connection, KeyKind.AUDIT_SIGNING, SYSTEM_OWNER)
+    return Ed25519PrivateKey.from_private_bytes(seed)
+
+
+def _lock(data_dir: Path, exclusive: bool) -> int:
+    fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+    except BlockingIOError as exc:
+        os.close(fd)
+        if exclusive:
+            raise ConfigError(
+                "another appliance process has this data directory open",
+                remedy="stop the service (systemctl stop appliance) and retry",
+            ) from exc
+        raise ConfigError(
+            "a key rotation holds this data directory",
+            remedy="wait for `appliance keys rotate` to finish, then retry",
+        ) from exc
+    return fd

@@ -1,0 +1,53 @@
+"""Shared fixtures: settings on a temp data dir, an initialised appliance, shared data."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from appliance.clock import FixedClock
+from appliance.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from appliance.wiring import Appliance
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def shared_data_dir(name: str) -> Path:
+    """A folder of ../shared/data; skipped when absent, but a failure under CI."""
+    path = Path(os.environ.get("APPLIANCE_TEST_DATA", SHARED_DATA)) / name
+    if not path.exists():
+        message = f"test data {path} is absent (../shared/data is not beside this checkout)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    """A clock that stands still at 2026-01-01 until advanced."""
+    return FixedClock(datetime(2026, 1, 1, tzinfo=UTC))
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Default settings on a fresh data dir, ignoring the caller's environment."""
+    return load_settings(data_dir=tmp_path / "data", environ={})
+
+
+@pytest.fixture
+def appliance(settings: Settings, clock: FixedClock) -> Iterator[Appliance]:
+    """An initialised, opened appliance; closed after the test."""
+    from appliance.wiring import init_appliance, open_appliance
+
+    init_appliance(settings, clock=clock, environ={})
+    app = open_appliance(settings, clock=clock, environ={})
+    yield app
+    app.close()
