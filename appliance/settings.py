@@ -174,7 +174,7 @@ def load_settings(
         merged = _merge(_as_dict(settings), overrides)
         settings = _build(Settings, merged, "environment", prefix="")
     if data_dir is not None:
-        settings = settings.with_data_dir(data_dir)
+        settings = settings.with_data_dir(Path(data_dir))
     return settings
 
 

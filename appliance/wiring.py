@@ -51,9 +51,13 @@ class Appliance:
     keys: KeyService
     signing_public_key: bytes
     _lock_fd: int = field(default=-1, repr=False)
+    _closed: bool = field(default=False, repr=False)
 
     def close(self) -> None:
-        """Snapshot changed indexes, checkpoint the audit trail, release everything."""
+        """Snapshot changed indexes, checkpoint the audit trail, release everything (once)."""
+        if self._closed:
+            return
+        self._closed = True
         try:
             self.indexes.snapshot_all()
         finally:

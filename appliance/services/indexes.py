@@ -83,10 +83,13 @@ class IndexManager:
         deadlines: list[float | None],
     ) -> None:
         """Add acknowledged items to the live index."""
-        index = self.get(collection, space)
+        index = self.get(collection, space)  # a first load already reconciles these rows
         with self._lock:
-            index.add(np.asarray(row_ids, dtype=np.int64), vectors)
-            _apply_deadlines(index, row_ids, deadlines)
+            fresh = [n for n, row_id in enumerate(row_ids) if row_id not in index]
+            if fresh:
+                keys = [row_ids[n] for n in fresh]
+                index.add(np.asarray(keys, dtype=np.int64), vectors[fresh])
+                _apply_deadlines(index, keys, [deadlines[n] for n in fresh])
             self._dirty.add((collection.name, space))
 
     def remove(self, collection: str, row_ids: Iterable[int]) -> None:

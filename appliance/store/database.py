@@ -17,6 +17,8 @@ from sqlalchemy.pool import NullPool
 
 from appliance.errors import ConfigError
 
+_WRITE_FLAG = "appliance_write"
+
 
 def create_store_engine(url: str, *, busy_timeout_ms: int = 10_000) -> Engine:
     """Create the engine; for SQLite set WAL, FULL sync, foreign keys and secure delete."""
@@ -48,8 +50,10 @@ def create_store_engine(url: str, *, busy_timeout_ms: int = 10_000) -> Engine:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _begin_immediate(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    def _begin(connection: Connection) -> None:
+        # Writers take the write lock up front so two writers never deadlock on upgrade.
+        immediate = connection.info.pop(_WRITE_FLAG, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
 
@@ -69,8 +73,10 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A write transaction, committed when the block ends without error."""
-        with self._writer, self.engine.begin() as connection:
-            yield connection
+        with self._writer, self.engine.connect() as connection:
+            connection.info[_WRITE_FLAG] = True
+            with connection.begin():
+                yield connection
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -82,7 +88,9 @@ class Database:
         """Fold the WAL into the database file and truncate it (after erasure)."""
         if self.is_sqlite:
             with self._writer, self.engine.connect() as connection:
-                connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+                raw = connection.connection.dbapi_connection
+                assert raw is not None
+                raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     def dispose(self) -> None:
         """Close every pooled connection."""
