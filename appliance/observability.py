@@ -48,9 +48,7 @@ def redact_sensitive(_: WrappedLogger, __: str, event_dict: EventDict) -> EventD
     """Keep content and raw subject ids out of the log line (a structlog processor)."""
     for key in list(event_dict):
         value = event_dict[key]
-        if key in CONTENT_KEYS:
-            event_dict[key] = REDACTED
-        elif key in _SUBJECT_KEYS and not _all_pseudonyms(value):
+        if key in CONTENT_KEYS or (key in _SUBJECT_KEYS and not _all_pseudonyms(value)):
             event_dict[key] = REDACTED
         elif isinstance(value, str) and _BEARER.search(value):
             event_dict[key] = _BEARER.sub("Bearer " + REDACTED, value)

@@ -155,7 +155,9 @@ def load_settings(
     env = os.environ if environ is None else environ
     raw: dict[str, Any] = {}
     source = "defaults"
-    explicit = config_file or (Path(env["APPLIANCE_CONFIG"]) if env.get("APPLIANCE_CONFIG") else None)
+    explicit = config_file or (
+        Path(env["APPLIANCE_CONFIG"]) if env.get("APPLIANCE_CONFIG") else None
+    )
     path = explicit or DEFAULT_CONFIG_FILE
     if explicit is not None and not path.is_file():
         raise ConfigError(
@@ -167,7 +169,9 @@ def load_settings(
         try:
             raw = tomllib.loads(path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path}: not valid TOML: {exc}", remedy="fix the file's syntax") from exc
+            raise ConfigError(
+                f"{path}: not valid TOML: {exc}", remedy="fix the file's syntax"
+            ) from exc
     settings = _build(Settings, raw, source, prefix="")
     overrides = _environment_overrides(env)
     if overrides:

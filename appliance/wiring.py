@@ -87,7 +87,7 @@ def init_appliance(
     if not data_dir.exists():
         created.append("data-dir")
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(data_dir, 0o700)
+    data_dir.chmod(0o700)
     for name in SUBDIRECTORIES:
         (data_dir / name).mkdir(mode=0o700, exist_ok=True)
     location = locate_kek(data_dir, environ)
@@ -105,7 +105,10 @@ def init_appliance(
                 keyring.get(connection, kind, SYSTEM_OWNER, create=True)
         signing = _signing_key(database, keyring)
         trail = AuditTrail(
-            data_dir / "audit", signing, clock=clock, checkpoint_every=settings.audit.checkpoint_every
+            data_dir / "audit",
+            signing,
+            clock=clock,
+            checkpoint_every=settings.audit.checkpoint_every,
         )
         try:
             genesis = trail.head is None
@@ -151,7 +154,10 @@ def open_appliance(
             _, pseudonym_key = keyring.get(connection, KeyKind.PSEUDONYM, SYSTEM_OWNER)
         signing = _signing_key(database, keyring)
         audit = AuditTrail(
-            data_dir / "audit", signing, clock=clock, checkpoint_every=settings.audit.checkpoint_every
+            data_dir / "audit",
+            signing,
+            clock=clock,
+            checkpoint_every=settings.audit.checkpoint_every,
         )
     except BaseException:
         os.close(lock_fd)
@@ -197,7 +203,9 @@ def audit_public_key(settings: Settings, environ: Mapping[str, str] | None = Non
 
 def _database(settings: Settings) -> Database:
     return Database(
-        create_store_engine(settings.database_url, busy_timeout_ms=settings.database.busy_timeout_ms)
+        create_store_engine(
+            settings.database_url, busy_timeout_ms=settings.database.busy_timeout_ms
+        )
     )
 
 

@@ -34,9 +34,7 @@ def status(ctx: CliContext, as_json: bool) -> None:
     app = ctx.appliance()
     keys = app.keys.status()
     trail = verify_trail(app.settings.data_dir / "audit", app.signing_public_key)
-    collections = [
-        {"name": c.name, "dimension": c.dimension} for c in app.collections.list()
-    ]
+    collections = [{"name": c.name, "dimension": c.dimension} for c in app.collections.list()]
     summary = {
         "data_dir": str(app.settings.data_dir),
         "kek": {"active": keys.active, "pending": keys.pending, "source": keys.source},

@@ -115,7 +115,9 @@ def read_stream_header(source: BinaryIO, *, what: str = "stream") -> bytes:
     return header
 
 
-def read_stream(key: bytes, source: BinaryIO, *, what: str = "stream") -> tuple[bytes, Iterator[bytes]]:
+def read_stream(
+    key: bytes, source: BinaryIO, *, what: str = "stream"
+) -> tuple[bytes, Iterator[bytes]]:
     """Open a stream: returns its header and an iterator of authenticated plaintext chunks.
 
     The iterator raises ``IntegrityError`` on the first bad frame, on a missing final frame

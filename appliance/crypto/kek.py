@@ -169,7 +169,7 @@ def write_kek(ring: KekRing, location: KekLocation, *, exclusive: bool = False) 
         finally:
             temp.unlink()
     else:
-        os.replace(temp, path)
+        temp.replace(path)
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)

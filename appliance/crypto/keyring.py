@@ -117,4 +117,3 @@ class KeyRing:
 
 def _new_signing_seed() -> bytes:
     return new_key()  # an Ed25519 private key is 32 random bytes
-

@@ -26,8 +26,6 @@ class Pseudonymizer:
         if not normalised:
             raise InvalidInputError("subject_id is empty", remedy="send the subject's identifier")
         if len(normalised) > MAX_SUBJECT_ID_CHARS:
-            raise InvalidInputError(
-                f"subject_id is longer than {MAX_SUBJECT_ID_CHARS} characters"
-            )
+            raise InvalidInputError(f"subject_id is longer than {MAX_SUBJECT_ID_CHARS} characters")
         digest = hmac.new(self._key, b"subject:" + normalised.encode(), hashlib.sha256)
         return Pseudonym("ps_" + digest.hexdigest()[:32])

@@ -46,7 +46,7 @@ def validate_collection_name(name: str) -> str:
     if not isinstance(name, str) or not _NAME_PATTERN.match(name):
         raise InvalidInputError(
             f"invalid collection name {name!r}",
-            remedy="use 1-63 lower-case letters, digits, '_' or '-', starting with a letter or digit",
+            remedy="use 1-63 lower-case letters, digits, '_' or '-'; start with a letter or digit",
         )
     return name
 
@@ -61,7 +61,7 @@ class Actor:
     @classmethod
     def operator(cls) -> Actor:
         """The operator at the console (CLI)."""
-        return cls(token_id="local-operator", role="admin")
+        return cls(token_id="local-operator", role="admin")  # noqa: S106 - an id, not a secret
 
 
 @dataclass(frozen=True)

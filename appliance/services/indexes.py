@@ -161,7 +161,7 @@ class IndexManager:
         """Make the index hold exactly the store's items of this space; returns changes."""
         with self._database.read() as connection:
             stored = _row_ids(connection, collection.id, space)
-            present = set(int(k) for k in index.keys())
+            present = {int(k) for k in index.keys().tolist()}
             stale = sorted(present - stored)
             missing = stored - present
             rows = [

@@ -118,7 +118,11 @@ class ItemService:
                     version, key = self._keyring.get(
                         connection, KeyKind.SUBJECT, subject, create=True
                     )
-                    seal_args = {"collection": coll.name, "item_id": item_id, "key_version": version}
+                    seal_args = {
+                        "collection": coll.name,
+                        "item_id": item_id,
+                        "key_version": version,
+                    }
                     prepared.append(
                         NewItemRow(
                             item_id=item_id,
@@ -148,7 +152,9 @@ class ItemService:
         except BaseException:
             self._keyring.clear_cache()  # a rolled-back transaction may have created keys
             raise
-        deadlines = [r.retention_deadline.timestamp() if r.retention_deadline else None for r in prepared]
+        deadlines = [
+            r.retention_deadline.timestamp() if r.retention_deadline else None for r in prepared
+        ]
         self._indexes.add(coll, space, row_ids, np.vstack(vectors), deadlines)
         log.info("items.stored", collection=coll.name, count=len(row_ids), actor=actor.token_id)
         return [r.item_id for r in prepared]
@@ -185,7 +191,9 @@ class ItemService:
                 if metadata is None:
                     continue
                 hits.append(
-                    SearchHit(row.item_id, row.row_id, float(score), Modality(row.modality), metadata)
+                    SearchHit(
+                        row.item_id, row.row_id, float(score), Modality(row.modality), metadata
+                    )
                 )
                 if len(hits) == k:
                     break

@@ -103,7 +103,9 @@ class KeyService:
                 batch = key_rows.keys_not_on(connection, target, batch_size)
                 for row in batch:
                     secret = self._keyring.unwrap_row(row)
-                    version, wrapped = self._keyring.wrap_for(row.kind, row.owner, row.version, secret)
+                    version, wrapped = self._keyring.wrap_for(
+                        row.kind, row.owner, row.version, secret
+                    )
                     if key_rows.rewrap_key(connection, row, kek_version=version, wrapped=wrapped):
                         rewrapped += 1
             if not batch:

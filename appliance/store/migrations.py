@@ -60,7 +60,8 @@ def migrate(database: Database, clock: Clock) -> list[int]:
         done = set(connection.execute(select(schema.schema_migrations.c.version)).scalars())
         if done and max(done) > LATEST_VERSION:
             raise ConfigError(
-                f"database schema version {max(done)} is newer than this release ({LATEST_VERSION})",
+                f"database schema version {max(done)} is newer than this release "
+                f"({LATEST_VERSION})",
                 remedy="upgrade the appliance package; never downgrade over a newer store",
             )
         for migration in MIGRATIONS:

@@ -36,7 +36,9 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "data"
 
 
-def test_init_creates_private_dir_and_key_once(capsys: pytest.CaptureFixture[str], data_dir: Path) -> None:
+def test_init_creates_private_dir_and_key_once(
+    capsys: pytest.CaptureFixture[str], data_dir: Path
+) -> None:
     """init makes a 0700 data dir and 0600 KEK, and a re-run overwrites nothing."""
     code, out, _ = run(capsys, "--data-dir", str(data_dir), "init")
     assert code == 0 and "created" in out
@@ -49,7 +51,9 @@ def test_init_creates_private_dir_and_key_once(capsys: pytest.CaptureFixture[str
     assert kek.read_bytes() == before
 
 
-def test_commands_before_init_explain_the_remedy(capsys: pytest.CaptureFixture[str], data_dir: Path) -> None:
+def test_commands_before_init_explain_the_remedy(
+    capsys: pytest.CaptureFixture[str], data_dir: Path
+) -> None:
     """Using an uninitialised data dir fails with a message and a remedy, not a traceback."""
     code, _, err = run(capsys, "--data-dir", str(data_dir), "keys", "status")
     assert code == 2
@@ -100,7 +104,9 @@ def test_keys_rotate_and_status(capsys: pytest.CaptureFixture[str], data_dir: Pa
     assert status["keys_by_kek_version"] == {"2": 2}
 
 
-def test_subjects_delete_reports_erased_items(capsys: pytest.CaptureFixture[str], data_dir: Path) -> None:
+def test_subjects_delete_reports_erased_items(
+    capsys: pytest.CaptureFixture[str], data_dir: Path
+) -> None:
     """subjects delete erases the subject's items and prints the count as JSON."""
     run(capsys, "--data-dir", str(data_dir), "init")
     app = open_appliance(load_settings(data_dir=data_dir, environ={}), environ={})

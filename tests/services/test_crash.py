@@ -74,7 +74,9 @@ def test_sigkill_mid_stream_loses_no_acknowledged_write(tmp_path: Path) -> None:
 
     app = open_appliance(settings, environ={})
     try:
-        last = np.random.default_rng(len(acknowledged) - 1).normal(size=DIMENSION).astype(np.float32)
+        last = (
+            np.random.default_rng(len(acknowledged) - 1).normal(size=DIMENSION).astype(np.float32)
+        )
         hits = app.items.search("stream", last, k=1, actor=Actor.operator(), space="x")
         assert hits[0].item_id == acknowledged[-1]
         report = verify_trail(settings.data_dir / "audit", app.signing_public_key)

@@ -63,7 +63,7 @@ def test_no_remaining_key_decrypts_a_backup_of_erased_rows(appliance: Appliance)
     backup = appliance.settings.data_dir.parent / "backup.db"
     appliance.database.checkpoint_wal()
     shutil.copy(appliance.settings.data_dir / "appliance.db", backup)
-    subject = appliance.erasure._pseudonymize("MRN-GONE")  # noqa: SLF001
+    subject = appliance.erasure._pseudonymize("MRN-GONE")
     assert len(read_all_vectors(appliance.settings, backup)) == 10  # readable before erasure
     appliance.erasure.erase_subject("MRN-GONE", actor=OPERATOR)
 
@@ -112,16 +112,18 @@ def test_backups_are_shredded_by_the_next_kek_rotation(appliance: Appliance) -> 
 
 def test_snapshots_after_erasure_hold_no_erased_vector(appliance: Appliance) -> None:
     """Rewritten snapshots, decrypted, contain none of the erased vectors' bytes."""
-    gone, kept = _populate(appliance)
+    gone, _ = _populate(appliance)
     appliance.erasure.erase_subject("MRN-GONE", actor=OPERATOR)
     for collection in ("notes", "scans"):
         path = appliance.indexes.snapshot_path(collection, SPACE)
         with appliance.database.write() as connection:
             from appliance.crypto.keyring import KeyKind
 
-            _, key = appliance.keyring.get(connection, KeyKind.INDEX, index_owner(collection, SPACE))
+            _, key = appliance.keyring.get(
+                connection, KeyKind.INDEX, index_owner(collection, SPACE)
+            )
         index = load_snapshot(path, key, collection=collection, space=SPACE)
-        live = set(int(k) for k in index.keys())
+        live = {int(k) for k in index.keys().tolist()}
         assert len(live) == (5 if collection == "notes" else 0)
         stored = index.vectors_for(np.asarray(sorted(live), dtype=np.int64)) if live else None
         if stored is not None:

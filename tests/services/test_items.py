@@ -76,9 +76,10 @@ def test_expired_items_never_returned_before_any_snapshot(
         actor=OPERATOR,
         space=SPACE,
     )
-    assert appliance.items.search("notes", vectors[0], k=1, actor=OPERATOR, space=SPACE)[
-        0
-    ].item_id == "short-0"
+    assert (
+        appliance.items.search("notes", vectors[0], k=1, actor=OPERATOR, space=SPACE)[0].item_id
+        == "short-0"
+    )
     clock.advance(timedelta(days=2))
     hits = appliance.items.search("notes", vectors[0], k=3, actor=OPERATOR, space=SPACE)
     assert "short-0" not in {h.item_id for h in hits}
@@ -94,7 +95,9 @@ def test_bad_inputs_are_named(appliance: Appliance) -> None:
         )
     with pytest.raises(NotFoundError, match="nope"):
         appliance.items.search("nope", np.ones(DIMENSION), k=1, actor=OPERATOR, space=SPACE)
-    appliance.items.store("notes", new_items("S", unit_vectors(1, 5), "x"), actor=OPERATOR, space=SPACE)
+    appliance.items.store(
+        "notes", new_items("S", unit_vectors(1, 5), "x"), actor=OPERATOR, space=SPACE
+    )
     with pytest.raises(ConflictError):
         appliance.items.store(
             "notes", new_items("S", unit_vectors(1, 6), "x"), actor=OPERATOR, space=SPACE
@@ -116,7 +119,9 @@ def test_audit_failure_means_nothing_is_stored(
 
     monkeypatch.setattr(appliance.audit, "append", broken)
     with pytest.raises(AuditWriteError):
-        appliance.items.store("notes", new_items("S", unit_vectors(2, 7), "f"), actor=OPERATOR, space=SPACE)
+        appliance.items.store(
+            "notes", new_items("S", unit_vectors(2, 7), "f"), actor=OPERATOR, space=SPACE
+        )
     with appliance.database.read() as connection:
         assert repository.count_items(connection) == 0
 

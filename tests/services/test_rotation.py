@@ -83,9 +83,7 @@ def test_interrupted_rotation_keeps_every_vector_readable_and_resumes(
         assert ring.pending is None
         assert set(reopened.keys.status().keys_by_kek_version) == {ring.active}
         _assert_all_readable(reopened, expected)
-        hits = reopened.items.search(
-            "notes", expected["s3-1"], k=1, actor=OPERATOR, space="x"
-        )
+        hits = reopened.items.search("notes", expected["s3-1"], k=1, actor=OPERATOR, space="x")
         assert hits[0].item_id == "s3-1"
     finally:
         reopened.close()

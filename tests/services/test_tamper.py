@@ -34,10 +34,14 @@ def test_flipped_byte_in_encrypted_metadata_is_withheld_and_audited(appliance: A
     """A row whose ciphertext was altered is not served, and the failure is audited."""
     vectors = _populate(appliance)
     with appliance.database.write() as connection:
-        sealed = connection.execute(select(items.c.metadata_ct).where(items.c.item_id == "a-1")).scalar_one()
+        sealed = connection.execute(
+            select(items.c.metadata_ct).where(items.c.item_id == "a-1")
+        ).scalar_one()
         flipped = bytearray(sealed)
         flipped[20] ^= 0x40
-        connection.execute(update(items).where(items.c.item_id == "a-1").values(metadata_ct=bytes(flipped)))
+        connection.execute(
+            update(items).where(items.c.item_id == "a-1").values(metadata_ct=bytes(flipped))
+        )
     hits = appliance.items.search("a", vectors[1], k=3, actor=OPERATOR, space="x")
     assert "a-1" not in {h.item_id for h in hits}
     assert "items.integrity_failure" in _audit_actions(appliance)
@@ -47,7 +51,9 @@ def test_ciphertext_swapped_between_collections_is_rejected(appliance: Appliance
     """Metadata moved from an item of collection b onto an item of a fails to open."""
     vectors = _populate(appliance)
     with appliance.database.write() as connection:
-        donor = connection.execute(select(items.c.metadata_ct).where(items.c.item_id == "b-0")).scalar_one()
+        donor = connection.execute(
+            select(items.c.metadata_ct).where(items.c.item_id == "b-0")
+        ).scalar_one()
         connection.execute(update(items).where(items.c.item_id == "a-0").values(metadata_ct=donor))
     hits = appliance.items.search("a", vectors[0], k=3, actor=OPERATOR, space="x")
     assert "a-0" not in {h.item_id for h in hits}
