@@ -204,8 +204,18 @@ class IndexManager:
                         item_id=row.item_id,
                         key_version=row.key_version,
                     )
-                except (KeyUnavailableError, IntegrityError) as exc:
+                except KeyUnavailableError:
+                    continue  # erased: the key is gone by design
+                except IntegrityError as exc:
                     log.error("index.item_unreadable", collection=collection.name, error=str(exc))
+                    self._audit.append(
+                        actor=Actor.operator(),
+                        action="items.integrity_failure",
+                        outcome="withheld",
+                        collection=collection.name,
+                        subject=row.subject,
+                        details={"row_id": row.row_id},
+                    )
                     continue
                 vectors.append(vector)
                 keys.append(row.row_id)

@@ -109,3 +109,26 @@ def test_truncated_snapshot_is_refused(appliance: Appliance) -> None:
         assert "index.snapshot_refused" in _audit_actions(reopened)
     finally:
         reopened.close()
+
+
+def test_truncated_vector_ciphertext_is_left_out_of_a_rebuild(appliance: Appliance) -> None:
+    """A row whose sealed vector was cut short is not indexed when the index is rebuilt."""
+    vectors = _populate(appliance)
+    settings = appliance.settings
+    snapshot = appliance.indexes.snapshot_path("a", "x")
+    with appliance.database.write() as connection:
+        sealed = connection.execute(
+            select(items.c.vector_ct).where(items.c.item_id == "a-2")
+        ).scalar_one()
+        connection.execute(
+            update(items).where(items.c.item_id == "a-2").values(vector_ct=sealed[:-5])
+        )
+    appliance.close()
+    snapshot.unlink()
+    reopened = open_appliance(settings, environ={})
+    try:
+        hits = reopened.items.search("a", vectors[2], k=3, actor=OPERATOR, space="x")
+        assert {h.item_id for h in hits} == {"a-0", "a-1"}
+        assert "items.integrity_failure" in _audit_actions(reopened)
+    finally:
+        reopened.close()
