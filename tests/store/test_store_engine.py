@@ -66,7 +66,7 @@ def test_naive_datetimes_are_refused(database: Database) -> None:
             schema.collections.insert().values(
                 name="x",
                 dimension=3,
-                created_at=datetime(2026, 1, 1),  # noqa: DTZ001
+                created_at=datetime(2026, 1, 1),
             )
         )
 
