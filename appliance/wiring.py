@@ -25,6 +25,7 @@ from appliance.services.erasure import ErasureService
 from appliance.services.indexes import IndexManager
 from appliance.services.items import CollectionService, ItemService
 from appliance.services.keys import KeyService
+from appliance.services.tokens import TokenService
 from appliance.settings import Settings
 from appliance.store import keys as key_rows
 from appliance.store.database import Database, create_store_engine
@@ -49,6 +50,7 @@ class Appliance:
     items: ItemService
     erasure: ErasureService
     keys: KeyService
+    tokens: TokenService
     signing_public_key: bytes
     _lock_fd: int = field(default=-1, repr=False)
     _closed: bool = field(default=False, repr=False)
@@ -184,6 +186,7 @@ def open_appliance(
         items=ItemService(pseudonymize=pseudonymize, indexes=indexes, **common),
         erasure=ErasureService(pseudonymize=pseudonymize, indexes=indexes, **common),
         keys=KeyService(database=database, keyring=keyring, location=location, audit=audit),
+        tokens=TokenService(database, audit, clock),
         signing_public_key=signing.public_key().public_bytes_raw(),
         _lock_fd=lock_fd,
     )

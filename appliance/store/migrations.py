@@ -37,8 +37,13 @@ def _v1_initial(connection: Connection) -> None:
     schema.metadata.create_all(connection, tables=tables)
 
 
+def _v2_api_tokens(connection: Connection) -> None:
+    schema.metadata.create_all(connection, tables=[schema.api_tokens])
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema: keys, subjects, collections, items, consents", _v1_initial),
+    Migration(2, "API bearer tokens (hashed), roles, expiry, revocation", _v2_api_tokens),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

@@ -117,3 +117,16 @@ consents = Table(
     Column("revoked_at", UtcDateTime()),
 )
 Index("ix_consents_subject", consents.c.subject)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", String(24), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("label", String(80), nullable=False),
+    Column("secret_hash", LargeBinary, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime()),
+    Column("revoked_at", UtcDateTime()),
+    Column("last_used_at", UtcDateTime()),
+)

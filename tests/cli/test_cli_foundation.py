@@ -123,3 +123,18 @@ def test_subjects_delete_reports_erased_items(
     assert code == 0 and json.loads(out) == {"deleted": 4}
     code, out, _ = run(capsys, "--data-dir", str(data_dir), "status", "--json")
     assert json.loads(out)["audit"]["intact"] is True
+
+
+def test_tokens_create_prints_only_the_token(
+    capsys: pytest.CaptureFixture[str], data_dir: Path
+) -> None:
+    """tokens create prints the token alone on stdout; list shows it without the secret."""
+    run(capsys, "--data-dir", str(data_dir), "init")
+    code, out, _ = run(capsys, "--data-dir", str(data_dir), "tokens", "create", "--role", "query")
+    token = out.strip()
+    assert code == 0 and out.count("\n") == 1 and token.startswith("apl_")
+    code, out, _ = run(capsys, "--data-dir", str(data_dir), "tokens", "list", "--json")
+    (listed,) = json.loads(out)
+    assert listed["role"] == "query" and token.split("_", 2)[2] not in out
+    code, out, _ = run(capsys, "--data-dir", str(data_dir), "tokens", "revoke", listed["id"])
+    assert code == 0
