@@ -37,7 +37,7 @@ def cli(ctx: click.Context, data_dir: Path | None, config_file: Path | None) -> 
 
 
 def _register() -> None:
-    from appliance.cli import audit, bench, keys, maintenance, tokens
+    from appliance.cli import audit, bench, keys, maintenance, models, tokens
 
     cli.add_command(maintenance.init)
     cli.add_command(maintenance.status)
@@ -46,7 +46,7 @@ def _register() -> None:
     cli.add_command(audit.audit)
     cli.add_command(bench.bench)
     cli.add_command(tokens.tokens)
-    # models: registered when the model store lands
+    cli.add_command(models.models)
 
 
 _register()
