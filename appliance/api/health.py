@@ -1,0 +1,35 @@
+"""/healthz (alive), /readyz (fail-closed readiness), /metrics (Prometheus)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import MediaType, Response, get
+from litestar.di import NamedDependency
+
+from appliance.api.errors import error_body
+from appliance.api.state import ApiState
+
+PUBLIC = {"public": True}
+
+
+@get("/healthz", opt=PUBLIC, media_type=MediaType.JSON, sync_to_thread=False)
+def healthz() -> dict[str, str]:
+    """The process is alive and answering."""
+    return {"status": "alive"}
+
+
+@get("/readyz", opt=PUBLIC, media_type=MediaType.JSON, sync_to_thread=True)
+def readyz(api: NamedDependency[ApiState]) -> Response[Any]:
+    """Ready only when models are verified and loaded, and store and audit are writable."""
+    problems = api.readiness_problems()
+    if problems:
+        body = error_body("not_ready", "; ".join(problems), "see the service log", checks=problems)
+        return Response(body, status_code=503, media_type=MediaType.JSON)
+    return Response({"status": "ready"}, media_type=MediaType.JSON)
+
+
+@get("/metrics", opt=PUBLIC, media_type="text/plain; version=0.0.4", sync_to_thread=False)
+def metrics(api: NamedDependency[ApiState]) -> Response[bytes]:
+    """Prometheus text exposition."""
+    return Response(api.metrics.render(), media_type="text/plain; version=0.0.4")

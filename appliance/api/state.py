@@ -1,0 +1,69 @@
+"""What the routes receive by injection: the opened appliance and the served encoders.
+
+No torch here: the served encoders are seen through a protocol; the composition root
+builds the real ``EncoderSet``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from appliance.api.metrics import ApiMetrics
+from appliance.domain.types import Modality
+from appliance.engine import EncoderEngine, EngineStats
+from appliance.observability import get_logger
+from appliance.wiring import Appliance
+
+log = get_logger(__name__)
+
+
+class ServedEncoders(Protocol):
+    """What the API needs of the served space (``appliance.encoders.serving.EncoderSet``)."""
+
+    space_name: str
+    space_version: str
+    dimension: int
+    semantic: bool
+    engines: dict[Modality, EncoderEngine]
+    models: list[dict[str, Any]]
+
+    def engine(self, modality: Modality | str) -> EncoderEngine: ...
+
+    def ready(self) -> bool: ...
+
+    def stats(self) -> list[EngineStats]: ...
+
+
+@dataclass
+class ApiState:
+    """Everything a request handler may use."""
+
+    appliance: Appliance
+    encoders: ServedEncoders | None
+    metrics: ApiMetrics
+    model_readiness: Callable[[], tuple[bool, str]] = lambda: (True, "")
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def readiness_problems(self) -> list[str]:
+        """Empty when ready; otherwise each failed check, named (fail closed)."""
+        problems: list[str] = []
+        ok, reason = self.model_readiness()
+        if not ok:
+            problems.append(f"models: {reason}")
+        if self.encoders is None or not self.encoders.ready():
+            problems.append("encoders: not loaded")
+        data_dir = self.appliance.settings.data_dir
+        for name in ("audit", "index"):
+            if not os.access(data_dir / name, os.W_OK):
+                problems.append(f"{name}: directory not writable")
+        try:
+            with self.appliance.database.read() as connection:
+                connection.exec_driver_sql("SELECT 1")
+        except Exception as exc:  # any store failure means not ready
+            problems.append(f"store: {type(exc).__name__}")
+        if self.appliance.audit.head is None:
+            problems.append("audit: trail has no genesis entry")
+        return problems
