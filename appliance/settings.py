@@ -62,7 +62,7 @@ class IndexSettings:
     connectivity: int = field(default=16, metadata=_check(_positive))
     expansion_add: int = field(default=128, metadata=_check(_positive))
     expansion_search: int = field(default=64, metadata=_check(_positive))
-    snapshot_chunk_bytes: int = field(default=4 * 1024 * 1024, metadata=_check(_positive))
+    snapshot_chunk_bytes: int = field(default=1024 * 1024, metadata=_check(_positive))
 
 
 @dataclass(frozen=True)

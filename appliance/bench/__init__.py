@@ -1,0 +1,1 @@
+"""Benchmarks an operator can rerun (``appliance bench ...``): latency, throughput, recall."""
