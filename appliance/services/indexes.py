@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, delete, select
 
 from appliance.audit import AuditTrail
 from appliance.clock import Clock
@@ -26,7 +26,7 @@ from appliance.settings import IndexSettings
 from appliance.store import repository
 from appliance.store.database import Database
 from appliance.store.repository import CollectionRow, ItemRow
-from appliance.store.schema import items
+from appliance.store.schema import index_snapshots, items
 
 log = get_logger(__name__)
 IndexId = tuple[str, str]
@@ -126,7 +126,11 @@ class IndexManager:
             _, key = self._keyring.get(connection, KeyKind.INDEX, index_owner(*ident), create=True)
         path = self.snapshot_path(collection, space)
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        save_snapshot(index, path, key, chunk_bytes=self._settings.snapshot_chunk_bytes)
+        info = save_snapshot(index, path, key, chunk_bytes=self._settings.snapshot_chunk_bytes)
+        with self._database.write() as connection:
+            _record_snapshot(
+                connection, collection, space, info.snapshot_id, info.count, self._clock
+            )
         self._dirty.discard(ident)
         log.info("index.snapshot_saved", collection=collection, space=space, count=len(index))
 
@@ -138,9 +142,12 @@ class IndexManager:
             _, key = self._keyring.get(
                 connection, KeyKind.INDEX, index_owner(collection.name, space), create=True
             )
+            expected = _recorded_snapshot(connection, collection.name, space)
         if path.exists():
             try:
-                index = load_snapshot(path, key, collection=collection.name, space=space)
+                index = load_snapshot(
+                    path, key, collection=collection.name, space=space, expected_id=expected
+                )
             except IntegrityError as exc:
                 self._audit.append(
                     actor=Actor.operator(),
@@ -223,6 +230,27 @@ class IndexManager:
                     row.retention_deadline.timestamp() if row.retention_deadline else None
                 )
         return vectors, keys, deadlines
+
+
+def _record_snapshot(
+    connection: Connection, collection: str, space: str, snapshot_id: str, count: int, clock: Clock
+) -> None:
+    key = (index_snapshots.c.collection == collection) & (index_snapshots.c.space == space)
+    connection.execute(delete(index_snapshots).where(key))
+    connection.execute(
+        index_snapshots.insert().values(
+            collection=collection,
+            space=space,
+            snapshot_id=snapshot_id,
+            count=count,
+            saved_at=clock.now(),
+        )
+    )
+
+
+def _recorded_snapshot(connection: Connection, collection: str, space: str) -> str | None:
+    key = (index_snapshots.c.collection == collection) & (index_snapshots.c.space == space)
+    return connection.execute(select(index_snapshots.c.snapshot_id).where(key)).scalar()
 
 
 def _row_ids(connection: Connection, collection_id: int, space: str) -> set[int]:

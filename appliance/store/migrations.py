@@ -41,9 +41,14 @@ def _v2_api_tokens(connection: Connection) -> None:
     schema.metadata.create_all(connection, tables=[schema.api_tokens])
 
 
+def _v3_index_snapshots(connection: Connection) -> None:
+    schema.metadata.create_all(connection, tables=[schema.index_snapshots])
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema: keys, subjects, collections, items, consents", _v1_initial),
     Migration(2, "API bearer tokens (hashed), roles, expiry, revocation", _v2_api_tokens),
+    Migration(3, "latest snapshot id per index (rollback protection)", _v3_index_snapshots),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

@@ -130,3 +130,13 @@ api_tokens = Table(
     Column("revoked_at", UtcDateTime()),
     Column("last_used_at", UtcDateTime()),
 )
+
+index_snapshots = Table(
+    "index_snapshots",
+    metadata,
+    Column("collection", String(63), primary_key=True),
+    Column("space", String(80), primary_key=True),
+    Column("snapshot_id", String(64), nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("saved_at", UtcDateTime(), nullable=False),
+)

@@ -132,3 +132,20 @@ def test_truncated_vector_ciphertext_is_left_out_of_a_rebuild(appliance: Applian
         assert "items.integrity_failure" in _audit_actions(reopened)
     finally:
         reopened.close()
+
+
+def test_an_older_snapshot_put_back_is_refused(appliance: Appliance) -> None:
+    """Rolling a snapshot back to an older valid one is refused, so erased items cannot return."""
+    vectors = _populate(appliance)
+    settings = appliance.settings
+    path = appliance.indexes.snapshot_path("a", "x")
+    old = path.read_bytes()
+    appliance.erasure.erase_subject("S1", actor=OPERATOR)
+    appliance.close()
+    path.write_bytes(old)
+    reopened = open_appliance(settings, environ={})
+    try:
+        assert reopened.items.search("a", vectors[0], k=3, actor=OPERATOR, space="x") == []
+        assert "index.snapshot_refused" in _audit_actions(reopened)
+    finally:
+        reopened.close()
