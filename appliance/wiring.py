@@ -51,6 +51,7 @@ class Appliance:
     erasure: ErasureService
     keys: KeyService
     tokens: TokenService
+    pseudonymize: Pseudonymizer
     signing_public_key: bytes
     _lock_fd: int = field(default=-1, repr=False)
     _closed: bool = field(default=False, repr=False)
@@ -187,6 +188,7 @@ def open_appliance(
         erasure=ErasureService(pseudonymize=pseudonymize, indexes=indexes, **common),
         keys=KeyService(database=database, keyring=keyring, location=location, audit=audit),
         tokens=TokenService(database, audit, clock),
+        pseudonymize=pseudonymize,
         signing_public_key=signing.public_key().public_bytes_raw(),
         _lock_fd=lock_fd,
     )

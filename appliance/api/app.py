@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from litestar import Litestar
 from litestar.datastructures import State
@@ -14,7 +14,7 @@ from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.types import ControllerRouterHandler
 
 from appliance import __version__
-from appliance.api import admin, health
+from appliance.api import admin, embeddings, health, items
 from appliance.api.auth import AccessControl, authorize
 from appliance.api.errors import handle_appliance_error, handle_http_exception, handle_unexpected
 from appliance.api.limits import RateLimiter
@@ -32,6 +32,13 @@ ROUTES: Sequence[ControllerRouterHandler] = (
     admin.erase_subject,
     admin.audit_export,
     admin.list_models,
+    items.ingest_items,
+    items.search,
+    items.classify_input,
+    items.grant_consent,
+    items.list_consents,
+    items.revoke_consent,
+    embeddings.create_embeddings,
 )
 
 
@@ -42,6 +49,8 @@ def create_app(
     requests_per_second: float = 50.0,
     burst: int = 200,
     failures_per_minute: int = 20,
+    on_startup: Sequence[Callable[[], None]] = (),
+    on_shutdown: Sequence[Callable[[], None]] = (),
 ) -> Litestar:
     """Build the litestar app around an opened appliance and its served encoders."""
     access = AccessControl(
@@ -73,6 +82,8 @@ def create_app(
         ),
         request_max_body_size=MAX_BODY_BYTES,
         state=State({"access": access}),
+        on_startup=list(on_startup),
+        on_shutdown=list(on_shutdown),
         debug=False,
         logging_config=None,
     )

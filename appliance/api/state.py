@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from appliance.api.metrics import ApiMetrics
 from appliance.domain.types import Modality
 from appliance.engine import EncoderEngine, EngineStats
+from appliance.errors import ApplianceError
 from appliance.observability import get_logger
+from appliance.services.consent import ConsentService
+from appliance.services.ingest import EmbeddingService, IngestService, Screening
 from appliance.wiring import Appliance
 
 log = get_logger(__name__)
@@ -45,7 +48,21 @@ class ApiState:
     encoders: ServedEncoders | None
     metrics: ApiMetrics
     model_readiness: Callable[[], tuple[bool, str]] = lambda: (True, "")
-    extras: dict[str, Any] = field(default_factory=dict)
+    screening: Screening | None = None
+    ingest: IngestService | None = None
+    embeddings: EmbeddingService | None = None
+    consent: ConsentService | None = None
+
+    def require(self, what: str) -> Any:
+        """A configured service, or a 503 saying the appliance serves no such thing yet."""
+        service = getattr(self, what)
+        if service is None:
+            raise ApplianceError(
+                f"{what} is not available: no embedding space or policy is loaded",
+                remedy="import a model pack (appliance models import) and restart",
+                code="not_ready",
+            )
+        return service
 
     def readiness_problems(self) -> list[str]:
         """Empty when ready; otherwise each failed check, named (fail closed)."""

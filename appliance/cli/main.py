@@ -37,7 +37,7 @@ def cli(ctx: click.Context, data_dir: Path | None, config_file: Path | None) -> 
 
 
 def _register() -> None:
-    from appliance.cli import audit, bench, keys, maintenance, models, tokens
+    from appliance.cli import audit, bench, keys, maintenance, models, serve, tokens
 
     cli.add_command(maintenance.init)
     cli.add_command(maintenance.status)
@@ -46,6 +46,8 @@ def _register() -> None:
     cli.add_command(audit.audit)
     cli.add_command(bench.bench)
     cli.add_command(tokens.tokens)
+    cli.add_command(serve.serve)
+    cli.add_command(serve.quickstart)
     cli.add_command(models.models)
 
 

@@ -50,6 +50,8 @@ class NewItem:
     policy_labels: tuple[str, ...] = ()
     obligations: tuple[str, ...] = ()
     retention_deadline: datetime | None = None
+    decision: dict[str, Any] | None = None
+    """The policy decision's audit record (content-free), kept in the store entry."""
 
 
 class CollectionService:
@@ -71,6 +73,11 @@ class CollectionService:
                 actor=actor, action="collections.create", outcome="ok", collection=name
             )
         return row
+
+    def get(self, name: str) -> CollectionRow:
+        """A collection by name, or ``NotFoundError``."""
+        with self._database.read() as connection:
+            return repository.get_collection(connection, name)
 
     def list(self) -> list[CollectionRow]:
         """Every collection."""
@@ -139,14 +146,14 @@ class ItemService:
                     )
                     vectors.append(vector)
                 row_ids = repository.insert_items(connection, coll.id, prepared, now)
-                for row in prepared:
+                for row, item in zip(prepared, new_items, strict=True):
                     self._audit.append(
                         actor=actor,
                         action="items.store",
                         outcome="ok",
                         collection=coll.name,
                         subject=row.subject,
-                        decision={"labels": list(row.policy_labels)},
+                        decision=item.decision or {"labels": list(row.policy_labels)},
                         details={"modality": row.modality, "space": space},
                     )
         except BaseException:
@@ -168,8 +175,13 @@ class ItemService:
         actor: Actor,
         space: str,
         modalities: Sequence[Modality] | None = None,
+        viewer_role: str | None = None,
+        metadata_filter: dict[str, Any] | None = None,
     ) -> list[SearchHit]:
-        """The ``k`` nearest live items the caller may see, with decrypted metadata."""
+        """The ``k`` nearest live items the caller may see, with decrypted metadata.
+
+        Items whose policy restricts visibility to roles other than ``viewer_role`` are
+        left out (``None``: the operator at the console sees everything)."""
         if not isinstance(k, int) or not 1 <= k <= 1000:
             raise InvalidInputError("k must be an integer between 1 and 1000")
         now = self._clock.now()
@@ -178,7 +190,8 @@ class ItemService:
         vector = _checked_vector(query, coll.dimension)
         index = self._indexes.get(coll, space)
         wanted = {Modality(m).value for m in modalities} if modalities else None
-        fetch = k if wanted is None else min(max(4 * k, k + 32), 4000)
+        filtered = wanted is not None or viewer_role is not None or bool(metadata_filter)
+        fetch = k if not filtered else min(max(4 * k, k + 32), 4000)
         keys, scores = index.search(vector, fetch, now=now.timestamp())
         hits: list[SearchHit] = []
         with self._database.read() as connection:
@@ -187,8 +200,10 @@ class ItemService:
                 row = rows.get(int(key))
                 if row is None or (wanted is not None and row.modality not in wanted):
                     continue
+                if not visible_to(row.obligations, viewer_role):
+                    continue
                 metadata = self._open_metadata(connection, coll.name, row)
-                if metadata is None:
+                if metadata is None or not _matches(metadata, metadata_filter):
                     continue
                 hits.append(
                     SearchHit(
@@ -231,6 +246,21 @@ class ItemService:
                 details={"row_id": row.row_id},
             )
             return None
+
+
+def _matches(metadata: dict[str, Any], wanted: dict[str, Any] | None) -> bool:
+    return not wanted or all(metadata.get(k) == v for k, v in wanted.items())
+
+
+def visible_to(obligations: Sequence[str], role: str | None) -> bool:
+    """Whether an item's ``visible_to:`` obligation lets ``role`` see it."""
+    if role is None:
+        return True
+    for label in obligations:
+        if label.startswith("visible_to:"):
+            allowed = {r for r in label.removeprefix("visible_to:").split(",") if r}
+            return role in allowed
+    return True
 
 
 def _checked_vector(vector: np.ndarray, dimension: int) -> np.ndarray:

@@ -1,0 +1,270 @@
+"""Ingest, search, classify (dry run) and consents."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from litestar import Request, delete, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
+
+from appliance.api.auth import current_actor
+from appliance.api.errors import ApiError
+from appliance.api.payloads import decode_input
+from appliance.api.state import ApiState
+from appliance.domain.roles import Permission
+from appliance.domain.types import Modality
+from appliance.errors import ApplianceError, InvalidInputError
+from appliance.policy.decisions import RequestContext
+from appliance.services.ingest import IngestItem, ItemOutcome
+
+MAX_ITEMS_PER_BATCH = 256
+
+
+@dataclass
+class ItemIn:
+    """One item of an ingest request."""
+
+    subject_id: str
+    modality: str
+    data: str
+    context: dict[str, Any]
+    metadata: dict[str, Any] = field(default_factory=dict)
+    id: str | None = None
+
+
+@dataclass
+class IngestBody:
+    """POST /v1/collections/{c}/items."""
+
+    items: list[ItemIn]
+
+
+@dataclass
+class QueryIn:
+    """The query of a search, in any modality."""
+
+    modality: str
+    data: str
+
+
+@dataclass
+class SearchBody:
+    """POST /v1/collections/{c}/search."""
+
+    query: QueryIn
+    k: int = 10
+    modalities: list[str] | None = None
+    filter: dict[str, Any] | None = None
+
+
+@dataclass
+class ClassifyBody:
+    """POST /v1/classify: one input and its context; nothing is stored."""
+
+    modality: str
+    data: str
+    context: dict[str, Any]
+
+
+@dataclass
+class ConsentIn:
+    """POST /v1/subjects/{id}/consents."""
+
+    purpose: str
+    category: str
+    evidence_ref: str
+    expires_at: datetime | None = None
+
+
+def _decode(index: int, item: ItemIn) -> IngestItem:
+    modality = Modality(item.modality) if item.modality in Modality._value2member_map_ else None
+    if modality is None:
+        raise InvalidInputError(f"items[{index}].modality: use text, image or audio")
+    payload = decode_input(modality, item.data, field=f"items[{index}].data")
+    context = RequestContext.from_mapping(item.context, modality=modality)
+    return IngestItem(
+        subject_id=item.subject_id,
+        modality=modality,
+        payload=payload,
+        context=context,
+        metadata=item.metadata,
+        item_id=item.id,
+    )
+
+
+@post(
+    "/v1/collections/{collection:str}/items",
+    opt={"permission": Permission.WRITE_ITEMS},
+    sync_to_thread=True,
+    status_code=200,
+)
+def ingest_items(
+    collection: FromPath[str],
+    data: JSONBody[IngestBody],
+    api: NamedDependency[ApiState],
+    request: Request[Any, Any, Any],
+) -> dict[str, Any]:
+    """Screen, embed and store items; each item's status and decision comes back."""
+    if len(data.items) > MAX_ITEMS_PER_BATCH:
+        raise ApiError(
+            "payload_too_large",
+            f"{len(data.items)} items in one request; the limit is {MAX_ITEMS_PER_BATCH}",
+            remedy="split the batch",
+        )
+    api.appliance.collections.get(collection)
+    service = api.require("ingest")
+    outcomes: list[ItemOutcome | None] = []
+    decoded: list[tuple[int, IngestItem]] = []
+    for index, item in enumerate(data.items):
+        try:
+            decoded.append((index, _decode(index, item)))
+            outcomes.append(None)
+        except ApplianceError as exc:
+            outcomes.append(
+                ItemOutcome(item.id, "failed", None, {"code": exc.code, "message": exc.message})
+            )
+    results = service.ingest(
+        collection,
+        [item for _, item in decoded],
+        actor=current_actor(request),
+        encoders=api.encoders,
+    )
+    for (index, _), outcome in zip(decoded, results, strict=True):
+        outcomes[index] = outcome
+        api.metrics.decisions.labels(outcome.status).inc()
+    return {"items": [o.to_dict() for o in outcomes if o is not None]}
+
+
+@post(
+    "/v1/collections/{collection:str}/search",
+    opt={"permission": Permission.SEARCH},
+    sync_to_thread=True,
+    status_code=200,
+)
+def search(
+    collection: FromPath[str],
+    data: JSONBody[SearchBody],
+    api: NamedDependency[ApiState],
+    request: Request[Any, Any, Any],
+) -> dict[str, Any]:
+    """Nearest items in any modality that the caller may see."""
+    actor = current_actor(request)
+    encoders = api.require("encoders")
+    api.appliance.collections.get(collection)
+    try:
+        wanted = [Modality(m) for m in data.modalities] if data.modalities else None
+    except ValueError as exc:
+        raise InvalidInputError("modalities: use text, image or audio") from exc
+    payload = decode_input(data.query.modality, data.query.data, field="query.data")
+    results = encoders.engine(data.query.modality).encode_items([payload])
+    if results.errors:
+        error = results.errors[0]
+        raise InvalidInputError(f"query: {error.message}", remedy=error.remedy)
+    hits = api.appliance.items.search(
+        collection,
+        results.vectors[0],
+        k=data.k,
+        actor=actor,
+        space=encoders.space_version,
+        modalities=wanted,
+        viewer_role=actor.role,
+        metadata_filter=data.filter,
+    )
+    return {
+        "results": [
+            {
+                "id": h.item_id,
+                "score": h.score,
+                "modality": h.modality.value,
+                "metadata": h.metadata,
+            }
+            for h in hits
+        ]
+    }
+
+
+@post("/v1/classify", opt={"permission": Permission.CLASSIFY}, sync_to_thread=True, status_code=200)
+def classify_input(
+    data: JSONBody[ClassifyBody], api: NamedDependency[ApiState], request: Request[Any, Any, Any]
+) -> dict[str, Any]:
+    """Dry run: findings and the decision for one input; nothing is stored."""
+    screening = api.require("screening")
+    try:
+        modality = Modality(data.modality)
+    except ValueError as exc:
+        raise InvalidInputError("modality: use text, image or audio") from exc
+    payload = decode_input(modality, data.data)
+    context = RequestContext.from_mapping(data.context, modality=modality)
+    screened = screening.screen(modality, payload, context)
+    decision = screened.classification.decision
+    api.appliance.audit.append(
+        actor=current_actor(request),
+        action="classify",
+        outcome=decision.outcome.value if decision else "none",
+        decision=decision.audit_record() if decision else None,
+    )
+    result = screened.classification.to_dict()
+    result["admitted"] = screened.admission.allowed
+    return result
+
+
+@post(
+    "/v1/subjects/{subject_id:str}/consents",
+    opt={"permission": Permission.MANAGE_CONSENT},
+    sync_to_thread=True,
+    status_code=201,
+)
+def grant_consent(
+    subject_id: FromPath[str],
+    data: JSONBody[ConsentIn],
+    api: NamedDependency[ApiState],
+    request: Request[Any, Any, Any],
+) -> dict[str, Any]:
+    """Record a consent (for BIPA, a written release) for a subject."""
+    row = api.require("consent").grant(
+        subject_id,
+        purpose=data.purpose,
+        category=data.category,
+        evidence_ref=data.evidence_ref,
+        expires_at=data.expires_at,
+        actor=current_actor(request),
+    )
+    return _consent_dict(row)
+
+
+@get(
+    "/v1/subjects/{subject_id:str}/consents",
+    opt={"permission": Permission.MANAGE_CONSENT},
+    sync_to_thread=True,
+)
+def list_consents(subject_id: FromPath[str], api: NamedDependency[ApiState]) -> dict[str, Any]:
+    """Every consent of a subject."""
+    return {"consents": [_consent_dict(r) for r in api.require("consent").list(subject_id)]}
+
+
+@delete(
+    "/v1/consents/{consent_id:int}",
+    opt={"permission": Permission.MANAGE_CONSENT},
+    sync_to_thread=True,
+    status_code=200,
+)
+def revoke_consent(
+    consent_id: FromPath[int], api: NamedDependency[ApiState], request: Request[Any, Any, Any]
+) -> dict[str, Any]:
+    """Revoke a consent from now on."""
+    changed = api.require("consent").revoke(consent_id, actor=current_actor(request))
+    return {"revoked": changed}
+
+
+def _consent_dict(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "purpose": row.purpose,
+        "category": row.category,
+        "granted_at": row.granted_at.isoformat(),
+        "expires_at": row.expires_at.isoformat() if row.expires_at else None,
+        "revoked": row.revoked_at is not None,
+    }

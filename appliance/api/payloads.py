@@ -1,0 +1,53 @@
+"""Inputs arrive as text or ``data:`` URIs, never URLs (nothing is ever fetched)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+
+from appliance.domain.types import Modality
+from appliance.errors import InvalidInputError
+
+_DATA_URI = re.compile(
+    r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[\w.+-]+=[\w.+-]+)*)"
+    r"(?P<b64>;base64)?,(?P<data>.*)$",
+    re.DOTALL,
+)
+MAX_ENCODED_CHARS = 80 * 1024 * 1024
+
+
+def decode_input(modality: Modality | str, data: object, *, field: str = "data") -> bytes | str:
+    """Text stays text; image and audio must be base64 ``data:`` URIs and become bytes."""
+    try:
+        kind = Modality(modality)
+    except ValueError as exc:
+        raise InvalidInputError(
+            f"{field}: unknown modality {modality!r}", remedy="use text, image or audio"
+        ) from exc
+    if not isinstance(data, str):
+        raise InvalidInputError(f"{field}: must be a string")
+    if kind is Modality.TEXT:
+        if not data.strip():
+            raise InvalidInputError(f"{field}: text is empty")
+        return data
+    if data.startswith(("http://", "https://", "ftp://", "file:", "s3://")):
+        raise InvalidInputError(
+            f"{field}: URLs are never fetched",
+            remedy="send the content inline as a base64 data: URI",
+        )
+    if len(data) > MAX_ENCODED_CHARS:
+        raise InvalidInputError(f"{field}: data URI is larger than the limit")
+    match = _DATA_URI.match(data)
+    if match is None or not match.group("b64"):
+        raise InvalidInputError(
+            f"{field}: {kind.value} input must be a base64 data: URI",
+            remedy="e.g. data:image/png;base64,iVBORw0...",
+        )
+    try:
+        decoded = base64.b64decode(match.group("data"), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidInputError(f"{field}: data URI is not valid base64") from exc
+    if not decoded:
+        raise InvalidInputError(f"{field}: data URI holds no bytes")
+    return decoded
