@@ -37,7 +37,18 @@ def cli(ctx: click.Context, data_dir: Path | None, config_file: Path | None) -> 
 
 
 def _register() -> None:
-    from appliance.cli import audit, bench, keys, maintenance, models, serve, tokens
+    from appliance.cli import (
+        audit,
+        bench,
+        inventory,
+        keys,
+        maintenance,
+        models,
+        policy,
+        retention,
+        serve,
+        tokens,
+    )
 
     cli.add_command(maintenance.init)
     cli.add_command(maintenance.status)
@@ -48,6 +59,10 @@ def _register() -> None:
     cli.add_command(tokens.tokens)
     cli.add_command(serve.serve)
     cli.add_command(serve.quickstart)
+    cli.add_command(policy.policy)
+    cli.add_command(policy.consents)
+    cli.add_command(inventory.inventory)
+    cli.add_command(retention.retention)
     cli.add_command(models.models)
 
 

@@ -19,6 +19,7 @@ from appliance.crypto.pseudonym import Pseudonymizer
 from appliance.domain.types import Actor
 from appliance.observability import get_logger
 from appliance.services.indexes import IndexManager
+from appliance.store import consents as consent_rows
 from appliance.store import repository
 from appliance.store.database import Database
 from appliance.store.schema import collections, items
@@ -65,12 +66,14 @@ class ErasureService:
             )
             keys = self._keyring.destroy(connection, KeyKind.SUBJECT, subject)
             known = repository.mark_subject_erased(connection, subject, self._clock.now())
+            # An old release must not authorise new biometrics after erasure.
+            revoked = consent_rows.revoke_subject_consents(connection, subject, self._clock.now())
             self._audit.append(
                 actor=actor,
                 action="subjects.erase",
                 outcome="ok" if known else "not_found",
                 subject=subject,
-                details={"items": erased, "keys_destroyed": keys},
+                details={"items": erased, "keys_destroyed": keys, "consents_revoked": revoked},
             )
         for name, row_ids in row_ids_by_collection.items():
             self._indexes.remove(name, row_ids)

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -69,3 +70,31 @@ def live(appliance: Appliance) -> Iterator[LiveServer]:
     state = ApiState(appliance=appliance, encoders=None, metrics=ApiMetrics())
     for url in serve(state, failures_per_minute=5):
         yield LiveServer(url, tokens, appliance)
+
+
+@pytest.fixture(scope="session")
+def test_pack(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny non-semantic pack (CLIP text/image, CLAP audio), built once per session."""
+    from appliance.encoders.testpack import write_test_pack
+
+    return write_test_pack(tmp_path_factory.mktemp("pack") / "pack")
+
+
+@pytest.fixture
+def served(appliance: Appliance, test_pack: Path) -> Iterator[LiveServer]:
+    """The full app over real HTTP: test pack encoders, policies, detectors, one token per role."""
+    from appliance.models import ModelStore
+    from appliance.server import build_state
+
+    ModelStore(appliance.settings.models_dir).import_path(test_pack)
+    tokens = {
+        role: appliance.tokens.create(role, actor=Actor.operator())
+        for role in ("admin", "ingest", "query", "auditor")
+    }
+    state = build_state(appliance)
+    try:
+        for url in serve(state):
+            yield LiveServer(url, tokens, appliance)
+    finally:
+        if state.encoders is not None:
+            state.encoders.close()  # type: ignore[attr-defined]
