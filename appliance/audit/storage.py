@@ -131,9 +131,13 @@ class JsonlFile:
         On failure the file is cut back to ``offset`` (best effort), so a half-written line
         never outlives the error; the ``OSError`` is re-raised.
         """
-        if b"\n" in line:
+        self.append_lines([line])
+
+    def append_lines(self, lines: list[bytes]) -> None:
+        """Append several lines with one write and one ``fsync`` (group commit)."""
+        if any(b"\n" in line for line in lines):
             raise ValueError("a JSON line must not contain a newline")
-        data = memoryview(line + b"\n")
+        data = memoryview(b"".join(line + b"\n" for line in lines))
         try:
             written = 0
             while written < len(data):

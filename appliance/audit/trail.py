@@ -154,6 +154,19 @@ class AuditTrail:
             self._sync()
             return self._append_locked(fields)
 
+    def append_many(self, events: list[dict[str, Any]]) -> list[AuditEntry]:
+        """Record several events durably with one ``fsync`` (same checks as ``append``).
+
+        Each event holds ``append``'s keyword arguments. All or none are written.
+        """
+        if not events:
+            return []
+        fields = [entry_fields(**event) for event in events]
+        self._require_open()
+        with self._guard("append to"):
+            self._sync()
+            return self._append_many_locked(fields)
+
     def checkpoint(self) -> Checkpoint | None:
         """Sign the current head now (no-op if already signed); ``None`` for an empty trail."""
         self._require_open()
@@ -302,6 +315,29 @@ class AuditTrail:
         if self._tree.size % self._every == 0:
             self._checkpoint_locked()
         return entry
+
+    def _append_many_locked(self, many: list[dict[str, Any]]) -> list[AuditEntry]:
+        seq, prev = self._head
+        lines: list[bytes] = []
+        for fields in many:
+            body = {"seq": seq + 1, "time": isoformat(self._clock.now()), "prev": prev, **fields}
+            body["hash"] = entry_hash(body)
+            line = canonical_json(body)
+            if len(line) > MAX_ENTRY_BYTES:
+                raise ValueError(f"audit entry is larger than {MAX_ENTRY_BYTES} bytes")
+            lines.append(line)
+            seq, prev = body["seq"], body["hash"]
+        self._trail.append_lines(lines)
+        entries: list[AuditEntry] = []
+        due = False
+        for line in lines:
+            self._tree.append(line)
+            entries.append(AuditEntry.from_line(line))
+            due = due or self._tree.size % self._every == 0
+        self._head = (entries[-1].seq, entries[-1].hash)
+        if due:
+            self._checkpoint_locked()
+        return entries
 
     def _checkpoint_locked(self) -> Checkpoint | None:
         size = self._tree.size

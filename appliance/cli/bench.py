@@ -11,14 +11,13 @@ def bench() -> None:
 
 
 def _register() -> None:
+    from appliance.bench.api import api_command
+    from appliance.bench.encoders import encoders_command
     from appliance.bench.index import index_command
 
     bench.add_command(index_command)
-    try:
-        from appliance.bench.encoders import encoders_command
-    except ImportError:  # pragma: no cover - encoders bench not installed yet
-        return
     bench.add_command(encoders_command)
+    bench.add_command(api_command)
 
 
 _register()

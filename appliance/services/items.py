@@ -146,16 +146,20 @@ class ItemService:
                     )
                     vectors.append(vector)
                 row_ids = repository.insert_items(connection, coll.id, prepared, now)
-                for row, item in zip(prepared, new_items, strict=True):
-                    self._audit.append(
-                        actor=actor,
-                        action="items.store",
-                        outcome="ok",
-                        collection=coll.name,
-                        subject=row.subject,
-                        decision=item.decision or {"labels": list(row.policy_labels)},
-                        details={"modality": row.modality, "space": space},
-                    )
+                self._audit.append_many(
+                    [
+                        {
+                            "actor": actor,
+                            "action": "items.store",
+                            "outcome": "ok",
+                            "collection": coll.name,
+                            "subject": row.subject,
+                            "decision": item.decision or {"labels": list(row.policy_labels)},
+                            "details": {"modality": row.modality, "space": space},
+                        }
+                        for row, item in zip(prepared, new_items, strict=True)
+                    ]
+                )
         except BaseException:
             self._keyring.clear_cache()  # a rolled-back transaction may have created keys
             raise

@@ -351,3 +351,20 @@ def test_integrity_is_checked_before_a_torn_tail_is_touched(fill, make_trail, ta
         make_trail()
     assert tamper.trail.read_bytes() == before
     assert not list(audit_dir.glob("*.torn-*"))
+
+
+def test_append_many_chains_like_single_appends(tmp_path, signing_key, clock) -> None:
+    """A group commit writes a valid chain that verifies like one-by-one appends."""
+    from appliance.audit import AuditTrail, verify_trail
+    from appliance.domain.types import Actor
+
+    trail = AuditTrail(tmp_path / "a", signing_key, clock=clock, checkpoint_every=3)
+    trail.append(actor=Actor.operator(), action="batch.first", outcome="ok")
+    entries = trail.append_many(
+        [{"actor": Actor.operator(), "action": f"batch.item{n}", "outcome": "ok"} for n in range(5)]
+    )
+    trail.close()
+    assert [e.seq for e in entries] == [1, 2, 3, 4, 5]
+    report = verify_trail(tmp_path / "a", signing_key.public_key())
+    assert report.ok, report.problem
+    assert report.entries == 6

@@ -114,10 +114,11 @@ def test_audit_failure_means_nothing_is_stored(
     """If the audit entry cannot be written, the items are not committed (fail closed)."""
     _setup(appliance)
 
-    def broken(**_: object) -> None:
+    def broken(*_: object, **__: object) -> None:
         raise AuditWriteError("disk full")
 
     monkeypatch.setattr(appliance.audit, "append", broken)
+    monkeypatch.setattr(appliance.audit, "append_many", broken)
     with pytest.raises(AuditWriteError):
         appliance.items.store(
             "notes", new_items("S", unit_vectors(2, 7), "f"), actor=OPERATOR, space=SPACE
