@@ -1,0 +1,146 @@
+"""Building blocks of our own text recognisers: the pattern type, regex fragments for
+identifiers, phones, dates, places and names, and the validators that patterns call.
+
+Plain ``re`` (no Presidio import), so this module is cheap to load and to test.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from appliance.domain.findings import FindingKind
+
+ICASE = re.IGNORECASE
+
+
+@dataclass(frozen=True)
+class TextPattern:
+    """One recogniser pattern: what it finds, how sure a match makes us, and a validator."""
+
+    name: str
+    kind: FindingKind
+    regex: re.Pattern[str]
+    score: float
+    validate: Callable[[str, int, int], bool] | None = None
+    """Called with the whole text and the value's span; False drops the match."""
+
+    def finditer(self, text: str) -> Iterator[tuple[int, int, float]]:
+        """``(start, end, score)`` of every valid match in ``text``."""
+        for match in self.regex.finditer(text):
+            start, end = match.span("v") if "v" in self.regex.groupindex else (-1, -1)
+            if start < 0:
+                start, end = match.span()
+            if end <= start:
+                continue
+            if self.validate is not None and not self.validate(text, start, end):
+                continue
+            yield start, end, self.score
+
+
+# An identifier token: letters/digits with inner separators, at least one digit, 4+ chars.
+ID = r"(?=[A-Za-z0-9\-/.]*\d)[A-Za-z0-9](?:[A-Za-z0-9]|[-./](?=[A-Za-z0-9])){3,30}"
+# What sits between a keyword and its value: "#", ":", "no.", "number", "id", "is" ...
+SEP = (
+    r"(?i:(?:\s*(?:\#|:|=|-|\bno\b\.?|\bnos?\.|\bnumber\b|\bnum\b\.?|\bnbr\b|\bid\b|\bis\b"
+    r"|\bof\b|\bon\s+file\b)){0,4})\s*"
+)
+ID_WORD = r"\s*(?i:id\b|identifier|number|no\b\.?|\#|num\b|nbr\b|code\b)"
+PHONE = (
+    r"(?:\+?1[\s.\-]?)?(?:\(\d{3}\)\s?|\d{3}[\s.\-]?)\d{3}[\s.\-]\d{4}"
+    r"(?:\s*(?:x|ext\.?|extension)\s*\d{1,5})?"
+)
+MONTH = (
+    r"(?-i:(?!may\b))(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?"
+    r"|Aug(?:ust)?|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\.?"
+)
+DAY = r"(?:0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?"
+YEAR = r"(?:1[89]\d\d|2[01]\d\d)"
+STATES = (
+    "AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|"
+    "NH|NJ|NM|NY|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR"
+)
+STATE_NAMES = (
+    "Alabama|Alaska|Arizona|Arkansas|California|Colorado|Connecticut|Delaware|Florida|Georgia|"
+    "Hawaii|Idaho|Illinois|Indiana|Iowa|Kansas|Kentucky|Louisiana|Maine|Maryland|"
+    "Massachusetts|Michigan|Minnesota|Mississippi|Missouri|Montana|Nebraska|Nevada|"
+    "New Hampshire|New Jersey|New Mexico|New York|North Carolina|North Dakota|Ohio|Oklahoma|"
+    "Oregon|Pennsylvania|Rhode Island|South Carolina|South Dakota|Tennessee|Texas|Utah|"
+    "Vermont|Virginia|Washington|West Virginia|Wisconsin|Wyoming|Puerto Rico"
+)
+STREET_SUFFIX = (
+    r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Circle|Cir"
+    r"|Way|Place|Pl|Terrace|Ter|Parkway|Pkwy|Highway|Hwy|Trail|Trl|Square|Sq|Loop|Pike"
+    r"|Plaza|Alley|Crescent|Close|Row)\b\.?"
+)
+NAME = r"[A-Z][a-zA-Z'\-]+"
+TITLES = r"(?:Dr|Mr|Mrs|Ms|Mx|Miss|Prof|Rev)\.?"
+CREDENTIALS = (
+    r"(?:,?\s+(?:MD|M\.D\.|RN|PhD|DDS|DMD|MSW|LCSW|PharmD|CNM|CRNA|APRN|FNP|FACP)"
+    r"|,\s+(?:DO|NP|PA-C|PA))\b"
+)
+
+
+def c(pattern: str, flags: int = 0) -> re.Pattern[str]:
+    return re.compile(pattern, flags)
+
+
+def keyed(strong: str, weak: str = "", value: str = ID) -> re.Pattern[str]:
+    """Keyword, separator, then the value as group ``v`` (keywords are case-insensitive).
+
+    ``strong`` keywords introduce an identifier on their own (``MRN 123``); ``weak`` ones
+    only when an id word follows (``order number 123``, not ``order 1000 mL``). Either may
+    be followed by up to three words before an id word (``Medicaid recipient ID 123``,
+    ``Insurance: Aetna, ID 123``).
+    """
+    anyword = f"{strong}|{weak}" if weak else strong
+    loose = rf"(?:{anyword})(?:[\s,:;()\-]+[A-Za-z][A-Za-z'.]*){{1,3}}?[\s,:;()\-]*{ID_WORD}"
+    keys = rf"{strong}|(?:{weak}){ID_WORD}|{loose}" if weak else rf"{strong}|{loose}"
+    boundary = r"(?:(?<![A-Za-z])|(?![A-Za-z]))"  # the keyword ends a word
+    return c(rf"(?i:\b(?:{keys})){boundary}{SEP}(?P<v>{value})(?![A-Za-z0-9])")
+
+
+def vin(text: str, start: int, end: int) -> bool:
+    value = text[start:end].upper()
+    has_letter = any(ch.isalpha() for ch in value)
+    return len(value) == 17 and has_letter and sum(ch.isdigit() for ch in value) >= 5
+
+
+def is_ip(text: str, start: int, end: int) -> bool:
+    try:
+        ipaddress.ip_address(text[start:end])
+    except ValueError:
+        return False
+    return True
+
+
+def month_day(text: str, start: int, end: int) -> bool:
+    value = text[start:end]
+    parts = re.split(r"\D", value)
+    return len(value) == 8 or (len(parts) >= 2 and int(parts[0]) <= 12)
+
+
+# Words around an m/d pair that make it a score, ratio or dose rather than a date.
+NOT_DATE_BEFORE = re.compile(
+    r"(?i:\b(?:grade|pain|strength|murmur|score|scale|ratio|hiv|dilution|titer|power|motor"
+    r"|reflexes|pupils|vision|acuity|gcs|apgar|rated|x|of|by|take|taking|give|gave|bp|g|p"
+    r"|gravida|para|ef|rate|level|stage|class|type|tab|dose)\s*:?\s*$)"
+)
+NOT_DATE_AFTER = re.compile(
+    r"(?i:^\s*(?:tabs?|tablets?|caps?|capsules?|strength|murmur|pain|of|dose|ns|normal|cup"
+    r"|teaspoons?|tsp|tbsp|inch|in\b|cm|mm|ml|mg|units?|scale|score|ratio|pos|neg|x\b|%))"
+)
+
+
+def bare_month_day(text: str, start: int, end: int) -> bool:
+    if not month_day(text, start, end) or text[start:end].endswith("/10"):
+        return False  # n/10 on its own is a pain or severity score
+    before, after = text[max(0, start - 24) : start], text[end : end + 12]
+    return not NOT_DATE_BEFORE.search(before) and not NOT_DATE_AFTER.match(after)
+
+
+AGE = r"(?P<v>9\d|1[01]\d)"
+CITY_AFTER = r"(?:,\s+[A-Z][a-z]+(?:[ \-][A-Z][a-z]+){0,2}(?![a-z]))?"
+ADDRESS_ENDS = r"(?=\s*(?:\d{5}|[,.;:)\]]|\s(?:and|or|with|for|in|on|at|to)\b|$))"
