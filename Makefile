@@ -3,14 +3,13 @@ VENV ?= .venv
 DATA_DIR ?= $(CURDIR)/var/data
 APPLIANCE := $(VENV)/bin/appliance --data-dir $(DATA_DIR)
 
-.PHONY: run test lint lock bench-index
+.PHONY: run test lock bench-index
 
 $(VENV)/.appliance-installed: requirements.lock pyproject.toml install/bootstrap
 	VENV=$(VENV) install/bootstrap
 
 run: $(VENV)/.appliance-installed
-	$(APPLIANCE) init
-	$(APPLIANCE) status
+	$(APPLIANCE) quickstart
 
 test: $(VENV)/.appliance-installed
 	$(VENV)/bin/ruff check appliance tests
