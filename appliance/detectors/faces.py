@@ -6,7 +6,9 @@ flagging textures: the picture is scaled so its short side is at least 240 px (a
 cascade needs some margin around a face that fills the frame), and histogram-equalised.
 A frontal face is reported when the ``alt2`` cascade finds it with many neighbours, or
 finds it and the ``default`` cascade agrees on the box; a profile face (either direction)
-is looked for only when no frontal face was found.
+is looked for only when no frontal face was found. The smallest face looked for is a
+tenth of the padded working picture's short side, so small faces in a crowd shot of a
+large photograph can be missed: the check targets full-face photographs.
 """
 
 from __future__ import annotations

@@ -60,7 +60,7 @@ _EPONYM_AFTER = re.compile(
     r"|criteria|maneuver|procedure|palsy|phenomenon|fracture|tube|stain|lens|type)\b",
     re.IGNORECASE,
 )
-_FAX_BEFORE = re.compile(r"\bfax(?:ed|ing)?\b[^.\n]{0,30}$", re.IGNORECASE)
+_FAX_BEFORE = re.compile(r"\bfax(?:ed|ing)?\b[^.\n\d]{0,30}$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)

@@ -213,3 +213,28 @@ def test_corrupt_dicom_is_refused() -> None:
     """Bytes that are not DICOM give InvalidInputError, not a crash."""
     with pytest.raises(InvalidInputError):
         deidentify_dicom(b"\x00" * 10)
+
+
+def test_every_bundled_file_gets_a_report_or_a_clear_refusal(
+    registry: DetectorRegistry, encoder_settings
+) -> None:
+    """detect() never crashes on pydicom's odd files: malformed values, no pixels,
+    unsupported compression all end in a report (with facts) or an InvalidInputError."""
+    reports = refused = 0
+    for name in get_testdata_files():
+        path = Path(name)
+        if not path.is_file():
+            continue
+        try:
+            report = detect(
+                "image", path.read_bytes(), settings=encoder_settings, registry=registry
+            )
+        except InvalidInputError:
+            refused += 1
+            continue
+        reports += 1
+        assert report.facts["is_dicom"] is True
+        if report.facts["has_pixels"] and not report.facts["pixels_decoded"]:
+            assert report.facts["pixel_error"]
+    print(f"\nbundled files: {reports} reports, {refused} refused")
+    assert reports >= 150
