@@ -3,6 +3,8 @@ graceful shutdown and systemd notification (READY=1, WATCHDOG=1)."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import socket
 import threading
@@ -14,6 +16,8 @@ import uvicorn
 from appliance.api.app import create_app
 from appliance.api.metrics import ApiMetrics
 from appliance.api.state import ApiState
+from appliance.crypto.keyring import SYSTEM_OWNER, KeyKind
+from appliance.detectors import get_registry
 from appliance.domain.types import Actor
 from appliance.models import ModelStore
 from appliance.observability import get_logger
@@ -32,10 +36,15 @@ def build_state(app: Appliance, *, policies_dir: Path | None = None) -> ApiState
 
     settings = app.settings
     policy = PolicyEngine.load(policies_dir)
+    get_registry().warm()  # detectors load before readiness, not on the first request
     encoders = start_encoders(settings)
     consent = ConsentService.for_appliance(app)
     screening = Screening(
-        policy=policy, consent=consent, encoder_settings=settings.encoders, clock=app.clock
+        policy=policy,
+        consent=consent,
+        encoder_settings=settings.encoders,
+        clock=app.clock,
+        dicom_uid_key=_derived_secret(app, b"dicom-uid-replacement"),
     )
     store = ModelStore(settings.models_dir)
 
@@ -55,6 +64,13 @@ def build_state(app: Appliance, *, policies_dir: Path | None = None) -> ApiState
         embeddings=EmbeddingService(screening=screening, audit=app.audit),
         consent=consent,
     )
+
+
+def _derived_secret(app: Appliance, purpose: bytes) -> bytes:
+    """A stable secret for ``purpose``, derived from the KEK-protected pseudonym key."""
+    with app.database.write() as connection:
+        _, key = app.keyring.get(connection, KeyKind.PSEUDONYM, SYSTEM_OWNER)
+    return hmac.new(key, purpose, hashlib.sha256).digest()
 
 
 def notify(message: str) -> None:

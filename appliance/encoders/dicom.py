@@ -82,8 +82,12 @@ def decode_dicom(data: bytes, *, max_pixels: int) -> tuple[Image.Image, dict[str
             f"DICOM object has no pixel data (SOP class {ds.get('SOPClassUID', 'unknown')})",
             remedy="send an image object (CT, MR, CR, DX, US, SC ...), not a report or plan",
         )
-    rows, columns = int(ds.get("Rows", 0)), int(ds.get("Columns", 0))
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    try:
+        rows, columns = int(ds.get("Rows", 0)), int(ds.get("Columns", 0))
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+        samples = int(ds.get("SamplesPerPixel", 1))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"DICOM image attributes are malformed: {exc}") from exc
     check_pixels(columns, rows, max_pixels, what="DICOM image")
     from pydicom.pixels import pixel_array
 
@@ -104,7 +108,6 @@ def decode_dicom(data: bytes, *, max_pixels: int) -> tuple[Image.Image, dict[str
             remedy="send the complete file, uncompressed or as RLE, baseline JPEG or JPEG 2000, "
             "or as PNG",
         ) from exc
-    samples = int(ds.get("SamplesPerPixel", 1))
     photometric = str(ds.get("PhotometricInterpretation", "")).upper()
     if samples == 1 and photometric != "PALETTE COLOR":
         image = Image.fromarray(_grey(ds, pixels)).convert("RGB")

@@ -59,8 +59,11 @@ def admit(
     modality: Modality,
     payload: bytes | str,
     findings: Sequence[Finding],
+    *,
+    dicom_uid_key: bytes | None = None,
 ) -> Admission:
-    """Apply the decision's obligations to one input."""
+    """Apply the decision's obligations to one input (``dicom_uid_key`` keeps replaced
+    DICOM UIDs stable across restarts)."""
     reasons = [r.text for r in decision.reasons]
     for obligation in decision.obligations:
         if isinstance(obligation, Deny):
@@ -76,7 +79,7 @@ def admit(
     for obligation in decision.obligations:
         if not isinstance(obligation, RequireDeidentification):
             continue
-        cleaned = _deidentify(modality, payload, findings, obligation.method)
+        cleaned = _deidentify(modality, payload, findings, dicom_uid_key)
         if cleaned is None:
             return Admission(
                 False,
@@ -102,7 +105,7 @@ def admit(
 
 
 def _deidentify(
-    modality: Modality, payload: bytes | str, findings: Sequence[Finding], method: str
+    modality: Modality, payload: bytes | str, findings: Sequence[Finding], uid_key: bytes | None
 ) -> bytes | str | None:
     if modality is Modality.TEXT and isinstance(payload, str):
         return redact_text(payload, findings)
@@ -111,7 +114,7 @@ def _deidentify(
     if modality is Modality.IMAGE and isinstance(payload, bytes) and _is_dicom(payload):
         from appliance.detectors import deidentify_dicom
 
-        return deidentify_dicom(payload)
+        return deidentify_dicom(payload, uid_key=uid_key)
     if modality is Modality.IMAGE and not any(f.kind.value == "face" for f in findings):
         return payload  # nothing identifying was found in the picture itself
     return None  # faces in photographs, voices: no de-identification we can stand behind

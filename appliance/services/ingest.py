@@ -87,8 +87,10 @@ class Screening:
         consent: ConsentService,
         encoder_settings: EncoderSettings,
         clock: Clock,
+        dicom_uid_key: bytes | None = None,
     ) -> None:
         self.policy = policy
+        self._dicom_uid_key = dicom_uid_key
         self._consent = consent
         self._settings = encoder_settings
         self._clock = clock
@@ -114,7 +116,10 @@ class Screening:
         if found.modality is not modality:
             raise InvalidInputError(f"the bytes are not {modality.value}")
         assert found.decision is not None
-        return Screened(found, admit(found.decision, modality, payload, found.findings))
+        admission = admit(
+            found.decision, modality, payload, found.findings, dicom_uid_key=self._dicom_uid_key
+        )
+        return Screened(found, admission)
 
     def consents_for(self, subject_id: str, purpose: str) -> ConsentState:
         """The subject's consents for a purpose."""

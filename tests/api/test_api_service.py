@@ -64,7 +64,9 @@ def test_serve_notifies_systemd_and_stops_gracefully(tmp_path: Path, test_pack: 
     try:
         assert listener.recv(64) == b"READY=1"
         headers = {"Authorization": f"Bearer {token}"}
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers) as client:
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=120
+        ) as client:
             assert client.get("/readyz").status_code == 200
             client.post("/v1/collections", json={"name": "svc"}).raise_for_status()
             item = {
