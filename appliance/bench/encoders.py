@@ -3,10 +3,11 @@
 For each modality and request batch size: throughput and latency of a bare loop
 (prepare + collate + forward + finish, one batch at a time) and of the engine under
 ``callers`` concurrent caller threads sending requests of that size, alternating in
-``rounds``; their ratio; and the engine's added latency for single-input requests from
+``rounds``; their ratio, and the ratio of process CPU time per item (steadier than wall
+time on a shared host); and the engine's added latency for single-input requests from
 a single caller (median of paired engine-minus-bare differences, calls interleaved).
-Inputs are synthetic (no patient data): clinical-style
-sentences, 512x512 JPEG photos, 5 s 16 kHz WAV clips.
+Inputs are synthetic (no patient data): clinical-style sentences, 512x512 JPEG photos,
+5 s 16 kHz WAV clips.
 
 Heavy imports (torch, transformers, PIL) happen inside the functions so the CLI starts fast.
 """

@@ -53,6 +53,28 @@ class EncoderSet:
             engine.close()
 
 
+def warmup_sample(modality: Modality) -> bytes | str:
+    """A small synthetic input of ``modality`` for the engine's warm-up passes."""
+    import io
+
+    import numpy as np
+
+    if modality is Modality.TEXT:
+        return "warm-up sentence for the encoder"
+    if modality is Modality.IMAGE:
+        from PIL import Image
+
+        buffer = io.BytesIO()
+        Image.new("RGB", (64, 64), (128, 96, 64)).save(buffer, format="PNG")
+        return buffer.getvalue()
+    import soundfile
+
+    buffer = io.BytesIO()
+    tone = 0.1 * np.sin(2 * np.pi * 440 * np.arange(16000) / 16000)
+    soundfile.write(buffer, tone, 16000, format="WAV")
+    return buffer.getvalue()
+
+
 def start_encoders(settings: Settings) -> EncoderSet:
     """Verify and load the active space, then start one engine per modality."""
     store = ModelStore(settings.models_dir)
@@ -60,7 +82,9 @@ def start_encoders(settings: Settings) -> EncoderSet:
     engines: dict[Modality, EncoderEngine] = {}
     try:
         for modality, encoder in space.encoders.items():
-            engines[modality] = EncoderEngine(encoder, settings.encoders).start()
+            engines[modality] = EncoderEngine(
+                encoder, settings.encoders, warmup_input=warmup_sample(modality)
+            ).start()
     except BaseException:
         for engine in engines.values():
             engine.close(drain=False)
