@@ -13,6 +13,8 @@ from typing import Any
 
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
+from litestar.utils.helpers import get_name, unwrap_partial
+from litestar.utils.sync import AsyncCallable
 
 from appliance.api.errors import ApiError
 from appliance.api.limits import RateLimiter, retry_after_header
@@ -37,7 +39,12 @@ class AccessControl:
 
 def route_name(handler: BaseRouteHandler) -> str:
     """A stable, content-free name for a route (its handler function's name)."""
-    return handler.handler_name
+    # litestar wraps a sync_to_thread handler in an AsyncCallable on registration (twice for
+    # a path that has several handlers), whose name is "AsyncCallable"; unwrap to the function.
+    fn: Any = handler.fn
+    while isinstance(fn, AsyncCallable):
+        fn = fn.func
+    return get_name(unwrap_partial(fn))
 
 
 def _client(connection: ASGIConnection[Any, Any, Any, Any]) -> str:

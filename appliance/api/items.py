@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Request, delete, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, JSONBody, PathParameter
 
 from appliance.api.auth import current_actor
 from appliance.api.errors import ApiError
@@ -21,6 +21,7 @@ from appliance.policy.decisions import RequestContext
 from appliance.services.ingest import IngestItem, ItemOutcome
 
 MAX_ITEMS_PER_BATCH = 256
+MAX_ROW_ID = 2**63 - 1  # SQLite's INTEGER range: a larger id is a 4xx, not an overflow
 
 
 @dataclass
@@ -252,7 +253,9 @@ def list_consents(subject_id: FromPath[str], api: NamedDependency[ApiState]) -> 
     status_code=200,
 )
 def revoke_consent(
-    consent_id: FromPath[int], api: NamedDependency[ApiState], request: Request[Any, Any, Any]
+    consent_id: Annotated[int, PathParameter(ge=1, le=MAX_ROW_ID)],
+    api: NamedDependency[ApiState],
+    request: Request[Any, Any, Any],
 ) -> dict[str, Any]:
     """Revoke a consent from now on."""
     changed = api.require("consent").revoke(consent_id, actor=current_actor(request))
