@@ -7,9 +7,11 @@ import hashlib
 import hmac
 import os
 import socket
+import ssl
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -24,7 +26,7 @@ from appliance.observability import get_logger
 from appliance.policy import PolicyEngine
 from appliance.services.consent import ConsentService
 from appliance.services.ingest import EmbeddingService, IngestService, Screening
-from appliance.settings import Settings
+from appliance.settings import ServerSettings, Settings
 from appliance.wiring import Appliance, open_appliance
 
 log = get_logger(__name__)
@@ -124,7 +126,22 @@ def run_server(
         app.close()
 
     api = create_app(state, on_startup=[started], on_shutdown=[stopping])
-    config = uvicorn.Config(
-        api, host=host, port=port, log_level="warning", lifespan="on", timeout_graceful_shutdown=30
+    uvicorn.Server(uvicorn_config(api, settings.server, host=host, port=port)).run()
+
+
+def uvicorn_config(app: Any, server: ServerSettings, *, host: str, port: int) -> uvicorn.Config:
+    """The listener: plain HTTP, TLS with a certificate, mutual TLS with a client CA."""
+    tls: dict[str, Any] = {}
+    if server.tls_cert_file:
+        tls = {"ssl_certfile": server.tls_cert_file, "ssl_keyfile": server.tls_key_file}
+    if server.tls_client_ca_file:
+        tls.update(ssl_ca_certs=server.tls_client_ca_file, ssl_cert_reqs=ssl.CERT_REQUIRED)
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        timeout_graceful_shutdown=30,
+        **tls,
     )
-    uvicorn.Server(config).run()

@@ -99,10 +99,30 @@ class LoggingSettings:
 
 @dataclass(frozen=True)
 class ServerSettings:
-    """The intranet API listener."""
+    """The intranet API listener; TLS when a certificate is set, mTLS when a client CA is."""
 
     host: str = "127.0.0.1"
     port: int = field(default=8080, metadata=_check(_port))
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    tls_client_ca_file: str = ""
+    """Clients must present a certificate signed by this CA (mutual TLS)."""
+
+    def __post_init__(self) -> None:
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            raise ConfigError(
+                "server.tls_cert_file and server.tls_key_file must be set together",
+                remedy="set both paths, or neither to serve plain HTTP on loopback",
+            )
+        if self.tls_client_ca_file and not self.tls_cert_file:
+            raise ConfigError(
+                "server.tls_client_ca_file needs server.tls_cert_file and tls_key_file",
+                remedy="mutual TLS needs the server's own certificate too",
+            )
+        for name in ("tls_cert_file", "tls_key_file", "tls_client_ca_file"):
+            value = getattr(self, name)
+            if value and not Path(value).is_file():
+                raise ConfigError(f"server.{name}: {value} is not a readable file")
 
 
 def _default_data_dir() -> Path:
