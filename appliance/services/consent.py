@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 
 from appliance.audit import AuditTrail
 from appliance.clock import Clock, isoformat
-from appliance.crypto.keyring import SYSTEM_OWNER, KeyKind
 from appliance.crypto.pseudonym import Pseudonymizer
 from appliance.domain.findings import Finding
 from appliance.domain.types import Actor, Pseudonym
@@ -34,13 +33,6 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 _CATEGORY = re.compile(r"^(\*|[a-z][a-z0-9_]*\.(\*|[a-z0-9_]+))$")
 _EVIDENCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/#-]{0,199}$")
-
-
-def pseudonymizer_for(app: Appliance) -> Pseudonymizer:
-    """The appliance's subject pseudonymizer, built from its system pseudonym key."""
-    with app.database.write() as connection:
-        _, key = app.keyring.get(connection, KeyKind.PSEUDONYM, SYSTEM_OWNER)
-    return Pseudonymizer(key)
 
 
 class ConsentService:
@@ -68,7 +60,7 @@ class ConsentService:
         """A service over an opened appliance's store, audit trail and clock."""
         return cls(
             database=app.database,
-            pseudonymize=pseudonymizer_for(app),
+            pseudonymize=app.pseudonymize,
             audit=app.audit,
             clock=app.clock,
             known_categories=known_categories,

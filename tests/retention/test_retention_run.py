@@ -15,7 +15,6 @@ from appliance.crypto.keyring import KeyKind
 from appliance.domain.findings import FindingKind
 from appliance.errors import KeyUnavailableError
 from appliance.policy import ConsentRecord, ConsentState, PolicyEngine, RequestContext
-from appliance.services.consent import pseudonymizer_for
 from appliance.services.retention import RetentionService, deadline_for, stored_policy
 from appliance.store.schema import items
 from appliance.testing import capture_events
@@ -90,7 +89,7 @@ def test_run_erases_only_expired_items_and_shreds_emptied_subjects(
     """Past the deadline the visitor's items go, their key is destroyed; the patient stays."""
     data = _populate(appliance, engine)
     service = RetentionService.for_appliance(appliance)
-    pseudonymize = pseudonymizer_for(appliance)
+    pseudonymize = appliance.pseudonymize
     visitor, patient = pseudonymize(VISITOR), pseudonymize(PATIENT)
     assert service.run() == 0  # nothing is due yet
     clock.advance(timedelta(days=731))
