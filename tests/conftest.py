@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+import structlog
 
 from appliance.clock import FixedClock
 from appliance.settings import Settings, load_settings
@@ -28,6 +29,14 @@ def shared_data_dir(name: str) -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return path
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """CLI runs reconfigure structlog onto captured streams; put the config back after."""
+    previous = structlog.get_config()
+    yield
+    structlog.configure(**previous)
 
 
 @pytest.fixture
@@ -51,3 +60,24 @@ def appliance(settings: Settings, clock: FixedClock) -> Iterator[Appliance]:
     app = open_appliance(settings, clock=clock, environ={})
     yield app
     app.close()
+
+
+@pytest.fixture
+def isolated_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No site config, systemd credentials or data-dir variable leak into CLI runs."""
+    for name in ("APPLIANCE_CONFIG", "CREDENTIALS_DIRECTORY", "APPLIANCE_DATA_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr("appliance.settings.DEFAULT_CONFIG_FILE", tmp_path / "absent.toml")
+
+
+def run_appliance(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """Run ``appliance ARGV`` in-process through its real entry point; (code, out, err)."""
+    from appliance.cli.main import main
+
+    code = 0
+    try:
+        main(list(argv))
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err

@@ -9,30 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from appliance.cli.main import main
 from appliance.domain.types import Actor, Modality
 from appliance.services.items import NewItem
 from appliance.settings import load_settings
 from appliance.wiring import open_appliance
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    """Run ``appliance ARGV`` in-process; returns (exit code, stdout, stderr)."""
-    code = 0
-    try:
-        main(list(argv))
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.conftest import run_appliance as run
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def data_dir(tmp_path: Path, isolated_cli: None) -> Path:
     """A not-yet-initialised data dir, with no site config or credentials in the way."""
-    for name in ("APPLIANCE_CONFIG", "CREDENTIALS_DIRECTORY", "APPLIANCE_DATA_DIR"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr("appliance.settings.DEFAULT_CONFIG_FILE", tmp_path / "absent.toml")
     return tmp_path / "data"
 
 

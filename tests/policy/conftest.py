@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import structlog
 
 from appliance.domain.findings import Finding, FindingKind
 from appliance.domain.types import Modality
@@ -89,11 +87,3 @@ def write_policies(directory: Path, files: dict[str, str]) -> Path:
     for name, text in files.items():
         (directory / name).write_text(text)
     return directory
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    """CLI runs reconfigure structlog onto captured streams; put the config back after."""
-    previous = structlog.get_config()
-    yield
-    structlog.configure(**previous)

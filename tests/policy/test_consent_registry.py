@@ -16,6 +16,7 @@ from appliance.policy import PolicyEngine, RequestContext
 from appliance.services.consent import ConsentService
 from appliance.testing import capture_events
 from appliance.wiring import Appliance
+from tests.conftest import run_appliance
 from tests.policy.conftest import findings
 
 OPERATOR = Actor.operator()
@@ -200,28 +201,14 @@ def test_consents_are_stored_under_the_pseudonym(
 def test_consents_cli_grant_list_revoke(
     appliance: Appliance,
     capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
+    isolated_cli: None,
 ) -> None:
     """`consents grant|list|revoke` round trip: JSON out, audited, unknown id exits 1."""
-    from appliance.cli.main import cli, main
-    from appliance.cli.policy import consents
-
     appliance.close()
-    for name in ("APPLIANCE_CONFIG", "CREDENTIALS_DIRECTORY", "APPLIANCE_DATA_DIR"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr("appliance.settings.DEFAULT_CONFIG_FILE", tmp_path / "absent.toml")
-    monkeypatch.setitem(cli.commands, "consents", consents)
     base = ["--data-dir", str(appliance.settings.data_dir), "consents"]
 
     def run(*argv: str) -> tuple[int, str, str]:
-        code = 0
-        try:
-            main([*base, *argv])
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        out, err = capsys.readouterr()
-        return code, out, err
+        return run_appliance(capsys, *base, *argv)
 
     capsys.readouterr()
     code, out, _ = run(

@@ -19,18 +19,6 @@ from PIL import Image
 from appliance.policy import PolicyEngine
 from tests.policy.conftest import REPO_POLICIES
 
-# Registers this package's commands if the entry point does not list them yet.
-DRIVER = """
-import sys
-from appliance.cli.main import cli, main
-from appliance.cli.inventory import inventory
-from appliance.cli.policy import consents, policy
-from appliance.cli.retention import retention
-for command in (policy, consents, inventory, retention):
-    if command.name not in cli.commands:
-        cli.add_command(command)
-main(sys.argv[1:])
-"""
 PHI_TEXT = (
     "Patient John Smith (MRN 48213377) was seen on 03/14/2025 at 12 Oak Street, "
     "Springfield. Call 312-555-0199 with results.\n"
@@ -48,8 +36,8 @@ def run_cli(tmp_path: Path, *argv: str) -> tuple[int, str, str]:
             sys.executable,
             "-X",
             "faulthandler",
-            "-c",
-            DRIVER,
+            "-m",
+            "appliance",
             "--data-dir",
             str(tmp_path / "no-data-dir"),
             *argv,

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-import structlog
 
 from appliance.domain.findings import Finding, FindingKind
 from appliance.domain.types import Actor, Modality
@@ -70,11 +68,3 @@ def store(
         for n, vector in enumerate(vectors)
     ]
     return app.items.store(collection, items, actor=OPERATOR, space=SPACE)
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    """CLI runs reconfigure structlog onto captured streams; put the config back after."""
-    previous = structlog.get_config()
-    yield
-    structlog.configure(**previous)

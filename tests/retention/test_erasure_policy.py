@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -84,17 +83,13 @@ def test_cli_subjects_delete_is_idempotent_and_leaves_no_raw_id(
     appliance: Appliance,
     engine: PolicyEngine,
     capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
+    isolated_cli: None,
 ) -> None:
     """`appliance subjects delete ID` prints the count, then 0; stdout/stderr/trail hold no id."""
     from appliance.cli.main import cli
 
     _populate(appliance, engine)
     appliance.close()
-    for name in ("APPLIANCE_CONFIG", "CREDENTIALS_DIRECTORY", "APPLIANCE_DATA_DIR"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr("appliance.settings.DEFAULT_CONFIG_FILE", tmp_path / "absent.toml")
     capsys.readouterr()
     argv = ["--data-dir", str(appliance.settings.data_dir), "subjects", "delete", VISITOR]
     outputs = []

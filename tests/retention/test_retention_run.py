@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +18,7 @@ from appliance.services.retention import RetentionService, deadline_for, stored_
 from appliance.store.schema import items
 from appliance.testing import capture_events
 from appliance.wiring import Appliance
+from tests.conftest import run_appliance
 from tests.retention.conftest import (
     DIMENSION,
     OPERATOR,
@@ -179,49 +179,30 @@ def test_expired_vectors_leave_the_index_and_its_snapshot(
         reopened.close()
 
 
-def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    from appliance.cli.main import cli
-
-    code = 0
-    try:
-        cli.main(args=list(argv), prog_name="appliance", standalone_mode=False)
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def test_cli_retention_run_with_now_erases_and_prints_json(
     appliance: Appliance,
     engine: PolicyEngine,
     capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
+    isolated_cli: None,
 ) -> None:
     """`appliance retention run --now ISO --json`: dry run counts, the run erases, both JSON."""
-    from appliance.cli.main import cli
-    from appliance.cli.retention import retention
-
     _populate(appliance, engine)
     appliance.close()
-    for name in ("APPLIANCE_CONFIG", "CREDENTIALS_DIRECTORY", "APPLIANCE_DATA_DIR"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr("appliance.settings.DEFAULT_CONFIG_FILE", tmp_path / "absent.toml")
-    if "retention" not in cli.commands:
-        monkeypatch.setitem(cli.commands, "retention", retention)
     base = ["--data-dir", str(appliance.settings.data_dir), "retention", "run"]
     capsys.readouterr()
-    code, out, _ = _cli(capsys, *base, "--now", "2027-01-01", "--json")
+    code, out, _ = run_appliance(capsys, *base, "--now", "2027-01-01", "--json")
     assert code == 0 and json.loads(out)["erased"] == 0
-    code, out, _ = _cli(capsys, *base, "--now", "2030-01-01T00:00:00Z", "--dry-run", "--json")
+    code, out, _ = run_appliance(
+        capsys, *base, "--now", "2030-01-01T00:00:00Z", "--dry-run", "--json"
+    )
     assert code == 0 and json.loads(out) == {
         "due": 3,
         "now": "2030-01-01T00:00:00.000000Z",
         "dry_run": True,
     }
-    code, out, _ = _cli(capsys, *base, "--now", "2030-01-01", "--json")
+    code, out, _ = run_appliance(capsys, *base, "--now", "2030-01-01", "--json")
     assert code == 0 and json.loads(out)["erased"] == 3
-    code, out, _ = _cli(capsys, *base, "--now", "2030-01-01")
+    code, out, _ = run_appliance(capsys, *base, "--now", "2030-01-01")
     assert code == 0 and out.startswith("erased 0 item(s)")
     text = (appliance.settings.data_dir / "audit" / "trail.jsonl").read_text()
     assert text.count('"retention.erase"') == 3 and VISITOR not in text
