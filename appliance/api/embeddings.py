@@ -11,10 +11,9 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from appliance.api.auth import current_actor
-from appliance.api.payloads import decode_input
+from appliance.api.payloads import decode_input, parse_modality
 from appliance.api.state import ApiState
 from appliance.domain.roles import Permission
-from appliance.domain.types import Modality
 from appliance.errors import InvalidInputError, NotFoundError
 from appliance.policy.decisions import RequestContext
 
@@ -65,10 +64,7 @@ def create_embeddings(
         raise InvalidInputError(
             f"dimensions: this space has {encoders.dimension}; other sizes are not offered"
         )
-    try:
-        modality = Modality(data.modality)
-    except ValueError as exc:
-        raise InvalidInputError("modality: use text, image or audio") from exc
+    modality = parse_modality(data.modality)
     texts = _inputs(data.input)
     if len(texts) > MAX_INPUTS:
         raise InvalidInputError(f"input: at most {MAX_INPUTS} inputs per request")

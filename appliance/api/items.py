@@ -12,10 +12,9 @@ from litestar.params import FromPath, JSONBody, PathParameter
 
 from appliance.api.auth import current_actor
 from appliance.api.errors import ApiError
-from appliance.api.payloads import decode_input
+from appliance.api.payloads import decode_input, parse_modality
 from appliance.api.state import ApiState
 from appliance.domain.roles import Permission
-from appliance.domain.types import Modality
 from appliance.errors import ApplianceError, InvalidInputError
 from appliance.policy.decisions import RequestContext
 from appliance.services.ingest import IngestItem, ItemOutcome
@@ -81,9 +80,7 @@ class ConsentIn:
 
 
 def _decode(index: int, item: ItemIn) -> IngestItem:
-    modality = Modality(item.modality) if item.modality in Modality._value2member_map_ else None
-    if modality is None:
-        raise InvalidInputError(f"items[{index}].modality: use text, image or audio")
+    modality = parse_modality(item.modality, field=f"items[{index}].modality")
     payload = decode_input(modality, item.data, field=f"items[{index}].data")
     context = RequestContext.from_mapping(item.context, modality=modality)
     return IngestItem(
@@ -155,10 +152,7 @@ def search(
     actor = current_actor(request)
     encoders = api.require("encoders")
     api.appliance.collections.get(collection)
-    try:
-        wanted = [Modality(m) for m in data.modalities] if data.modalities else None
-    except ValueError as exc:
-        raise InvalidInputError("modalities: use text, image or audio") from exc
+    wanted = [parse_modality(m, field="modalities") for m in data.modalities or ()] or None
     payload = decode_input(data.query.modality, data.query.data, field="query.data")
     results = encoders.engine(data.query.modality).encode_items([payload])
     if results.errors:
@@ -193,10 +187,7 @@ def classify_input(
 ) -> dict[str, Any]:
     """Dry run: findings and the decision for one input; nothing is stored."""
     screening = api.require("screening")
-    try:
-        modality = Modality(data.modality)
-    except ValueError as exc:
-        raise InvalidInputError("modality: use text, image or audio") from exc
+    modality = parse_modality(data.modality)
     payload = decode_input(modality, data.data)
     context = RequestContext.from_mapping(data.context, modality=modality)
     screened = screening.screen(modality, payload, context)

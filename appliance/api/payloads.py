@@ -17,14 +17,19 @@ _DATA_URI = re.compile(
 MAX_ENCODED_CHARS = 80 * 1024 * 1024
 
 
-def decode_input(modality: Modality | str, data: object, *, field: str = "data") -> bytes | str:
-    """Text stays text; image and audio must be base64 ``data:`` URIs and become bytes."""
+def parse_modality(value: object, *, field: str = "modality") -> Modality:
+    """A modality named in a request, or an error naming the field and the choices."""
     try:
-        kind = Modality(modality)
+        return Modality(value)
     except ValueError as exc:
         raise InvalidInputError(
-            f"{field}: unknown modality {modality!r}", remedy="use text, image or audio"
+            f"{field}: unknown modality {value!r}", remedy="use text, image or audio"
         ) from exc
+
+
+def decode_input(modality: Modality | str, data: object, *, field: str = "data") -> bytes | str:
+    """Text stays text; image and audio must be base64 ``data:`` URIs and become bytes."""
+    kind = parse_modality(modality, field=field)
     if not isinstance(data, str):
         raise InvalidInputError(f"{field}: must be a string")
     if kind is Modality.TEXT:

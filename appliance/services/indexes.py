@@ -122,8 +122,7 @@ class IndexManager:
 
     def _save(self, ident: IndexId, index: VectorIndex) -> None:
         collection, space = ident
-        with self._database.write() as connection:
-            _, key = self._keyring.get(connection, KeyKind.INDEX, index_owner(*ident), create=True)
+        key = self._index_key(collection, space)
         path = self.snapshot_path(collection, space)
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         info = save_snapshot(index, path, key, chunk_bytes=self._settings.snapshot_chunk_bytes)
@@ -134,14 +133,20 @@ class IndexManager:
         self._dirty.discard(ident)
         log.info("index.snapshot_saved", collection=collection, space=space, count=len(index))
 
+    def _index_key(self, collection: str, space: str) -> bytes:
+        """The index's snapshot key, created on first use."""
+        with self._database.write() as connection:
+            _, key = self._keyring.get(
+                connection, KeyKind.INDEX, index_owner(collection, space), create=True
+            )
+        return key
+
     def _open(self, collection: CollectionRow, space: str) -> VectorIndex:
         spec = IndexSpec.from_settings(self._settings, collection.dimension)
         path = self.snapshot_path(collection.name, space)
         index: VectorIndex | None = None
-        with self._database.write() as connection:
-            _, key = self._keyring.get(
-                connection, KeyKind.INDEX, index_owner(collection.name, space), create=True
-            )
+        key = self._index_key(collection.name, space)
+        with self._database.read() as connection:
             expected = _recorded_snapshot(connection, collection.name, space)
         if path.exists():
             try:
