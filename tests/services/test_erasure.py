@@ -63,7 +63,7 @@ def test_no_remaining_key_decrypts_a_backup_of_erased_rows(appliance: Appliance)
     backup = appliance.settings.data_dir.parent / "backup.db"
     appliance.database.checkpoint_wal()
     shutil.copy(appliance.settings.data_dir / "appliance.db", backup)
-    subject = appliance.erasure._pseudonymize("MRN-GONE")
+    subject = appliance.pseudonymize("MRN-GONE")
     assert len(read_all_vectors(appliance.settings, backup)) == 10  # readable before erasure
     appliance.erasure.erase_subject("MRN-GONE", actor=OPERATOR)
 
