@@ -12,6 +12,14 @@ gets ``AuditWriteError`` and must not carry out the operation (fail closed). Wri
 several processes take the lock and first read whatever the others appended, so the chain
 stays linear. Opening checks the last checkpoint against the trail and refuses
 (``IntegrityError``) a trail that is shorter than, or differs from, what was signed.
+
+A checkpoint is written as soon as ``checkpoint_every`` entries are unsigned (a group commit
+is written in chunks that end there), and at close, so a crash leaves at most
+``checkpoint_every`` unsigned entries. A writer refuses to adopt a longer unsigned tail, or
+a trail the witness (``witness``: see ``appliance.audit.witness``) shows was cut or
+rewritten; it would otherwise sign forged entries. Each checkpoint is also logged as the
+event ``audit.checkpoint`` and appended to the witness; a witness that cannot be written
+fails the operation like the trail itself, and is retried on the next one.
 """
 
 from __future__ import annotations
@@ -26,7 +34,16 @@ from typing import Any
 import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from appliance.audit.checkpoint import Checkpoint, checkpoint_problem, key_id, sign_checkpoint
+from appliance.audit.checkpoint import (
+    ZERO_HASH as NO_CHECKPOINT,
+)
+from appliance.audit.checkpoint import (
+    Checkpoint,
+    checkpoint_problem,
+    key_id,
+    sign_checkpoint,
+    unsigned_tail_problem,
+)
 from appliance.audit.entry import (
     MAX_ENTRY_BYTES,
     SYSTEM_ACTOR,
@@ -38,6 +55,7 @@ from appliance.audit.entry import (
 )
 from appliance.audit.merkle import MerkleTree
 from appliance.audit.storage import DIR_MODE, JsonlFile, TrailLock
+from appliance.audit.witness import LOG_EVENT, WitnessFeed
 from appliance.clock import Clock, isoformat
 from appliance.domain.types import Actor
 from appliance.errors import AuditWriteError, IntegrityError
@@ -61,8 +79,9 @@ class AuditTrail:
     """Append-only, hash-chained, checkpointed audit trail in one directory.
 
     ``signing_key`` signs the checkpoints; the composition root loads it (this class never
-    reads key files). Thread-safe and multi-process safe. ``append`` blocks on ``fsync``:
-    call it from a worker thread in async code.
+    reads key files). ``witness``: a file or directory outside the data directory that
+    receives a copy of every checkpoint (None: none). Thread-safe and multi-process safe.
+    ``append`` blocks on ``fsync``: call it from a worker thread in async code.
     """
 
     def __init__(
@@ -72,6 +91,7 @@ class AuditTrail:
         *,
         clock: Clock,
         checkpoint_every: int = 64,
+        witness: Path | None = None,
     ) -> None:
         if checkpoint_every < 1:
             raise ValueError("checkpoint_every must be at least 1")
@@ -83,6 +103,8 @@ class AuditTrail:
         self._tree = MerkleTree()
         self._head: tuple[int, str] = (-1, ZERO_HASH)
         self._last_checkpoint: Checkpoint | None = None
+        self._checkpoint_count = 0
+        self._witness = None if witness is None else WitnessFeed(witness, self._key_id)
         self._closed = True
         self._failure: IntegrityError | None = None
         self._files: list[JsonlFile | TrailLock] = []
@@ -254,6 +276,7 @@ class AuditTrail:
                 self._take_head(last[0])
         last.clear()
         torn_checkpoint = self._checkpoints.read_new(last.append)
+        self._checkpoint_count += len(last)
         if last:
             try:
                 self._last_checkpoint = Checkpoint.from_line(last[-1])
@@ -261,6 +284,8 @@ class AuditTrail:
                 raise self._integrity(f"the last checkpoint is unreadable ({exc})") from exc
         if check:
             self._check_last_checkpoint()
+            self._check_witness()
+        self._check_unsigned_tail()
         stamp = self._clock.now().astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
         moved = [
             (handle, len(tail), handle.move_torn(tail, stamp))
@@ -277,6 +302,10 @@ class AuditTrail:
                     details={"file": handle.path.name, "torn_bytes": size, "moved_to": name},
                 )
             )
+        if self._unsigned() >= self._every:  # a writer died between its entry and checkpoint
+            self._checkpoint_locked()
+        if self._witness is not None:
+            self._witness.send()
 
     def _take_head(self, line: bytes) -> None:
         try:
@@ -301,6 +330,26 @@ class AuditTrail:
         if problem is not None:
             raise self._integrity(f"the last checkpoint does not match the trail: {problem[1]}")
 
+    def _unsigned(self) -> int:
+        last = self._last_checkpoint
+        return self._tree.size - (0 if last is None else last.tree_size)
+
+    def _check_unsigned_tail(self) -> None:
+        """Refuse to adopt (and later sign) more unsigned entries than a crash can leave."""
+        problem = unsigned_tail_problem(self._tree.size, self._last_checkpoint, self._every)
+        if problem is not None:
+            raise self._integrity(problem[1])
+
+    def _check_witness(self) -> None:
+        """On open: the trail must still hold the newest witnessed checkpoint."""
+        if self._witness is None:
+            return
+        problem = self._witness.check_on_open(
+            self._tree, self._last_checkpoint, self._checkpoint_count, self._signing_key
+        )
+        if problem is not None:
+            raise self._integrity(problem)
+
     def _append_locked(self, fields: dict[str, Any]) -> AuditEntry:
         seq, prev = self._head
         body = {"seq": seq + 1, "time": isoformat(self._clock.now()), "prev": prev, **fields}
@@ -312,7 +361,7 @@ class AuditTrail:
         self._tree.append(line)
         entry = AuditEntry.from_line(line)
         self._head = (entry.seq, entry.hash)
-        if self._tree.size % self._every == 0:
+        if self._unsigned() >= self._every:
             self._checkpoint_locked()
         return entry
 
@@ -327,16 +376,18 @@ class AuditTrail:
                 raise ValueError(f"audit entry is larger than {MAX_ENTRY_BYTES} bytes")
             lines.append(line)
             seq, prev = body["seq"], body["hash"]
-        self._trail.append_lines(lines)
         entries: list[AuditEntry] = []
-        due = False
-        for line in lines:
-            self._tree.append(line)
-            entries.append(AuditEntry.from_line(line))
-            due = due or self._tree.size % self._every == 0
-        self._head = (entries[-1].seq, entries[-1].hash)
-        if due:
-            self._checkpoint_locked()
+        start = 0
+        while start < len(lines):  # chunks end where a checkpoint is due: no long unsigned tail
+            chunk = lines[start : start + max(1, self._every - self._unsigned())]
+            self._trail.append_lines(chunk)
+            for line in chunk:
+                self._tree.append(line)
+                entries.append(AuditEntry.from_line(line))
+            self._head = (entries[-1].seq, entries[-1].hash)
+            start += len(chunk)
+            if self._unsigned() >= self._every:
+                self._checkpoint_locked()
         return entries
 
     def _checkpoint_locked(self) -> Checkpoint | None:
@@ -359,7 +410,20 @@ class AuditTrail:
             time=isoformat(self._clock.now()),
             consistency_from=None if last is None else last.tree_size,
             consistency_proof=tuple(node.hex() for node in proof),
+            counter=self._checkpoint_count,
+            previous=NO_CHECKPOINT if last is None else last.statement_hash(),
+            checkpoint_every=self._every,
         )
         self._checkpoints.append(cp.line())
+        self._checkpoint_count += 1
         self._last_checkpoint = cp
+        _log.info(
+            LOG_EVENT,
+            counter=cp.counter,
+            tree_size=cp.tree_size,
+            root_hash=cp.root_hash,
+            checkpoint=cp.to_dict(),
+        )
+        if self._witness is not None:
+            self._witness.send(cp)
         return cp

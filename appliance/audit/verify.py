@@ -12,11 +12,21 @@ entries
 checkpoints
     ``checkpoint_malformed``, ``wrong_key``, ``bad_signature``, ``truncated`` (signs more
     entries than there are), ``root_mismatch``, ``head_mismatch``, ``inconsistent`` (sizes
-    go backwards, a checkpoint was removed, or the consistency proof fails).
+    go backwards, a checkpoint was removed, or the consistency proof fails),
+    ``checkpoint_chain`` (a v2 checkpoint's signed counter is not its line number, or its
+    signed link does not hash the checkpoint before it).
+the trail as a whole
+    ``no_checkpoint`` (entries, but no checkpoint at all: ``init`` signs the genesis entry),
+    ``unsigned_tail`` (more entries after the newest valid checkpoint than its
+    ``checkpoint_every``, or the caller's, whichever is larger: a crash leaves at most that).
+the witness (with ``witness=``; see ``appliance.audit.witness``)
+    ``witness_malformed``, ``witness_bad_signature``, ``witness_truncated``,
+    ``witness_mismatch``, ``witness_missing``, ``witness_inconsistent``.
 
 A ``root_mismatch`` cannot say which entry changed; it names the first seq after the last
 checkpoint that verified, or the first entry problem in that range if there is one.
-Entries after the newest checkpoint are protected by the hash chain only.
+Entries after the newest checkpoint are protected by the hash chain only; entries after the
+newest witnessed checkpoint can be cut together with the checkpoints that sign them.
 """
 
 from __future__ import annotations
@@ -26,14 +36,23 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from appliance.audit.checkpoint import Checkpoint, checkpoint_problem
+from appliance.audit.checkpoint import (
+    Checkpoint,
+    checkpoint_problem,
+    key_id,
+    link_problem,
+    unsigned_tail_limit,
+    unsigned_tail_problem,
+)
 from appliance.audit.entry import ZERO_HASH, AuditEntry
 from appliance.audit.merkle import MerkleTree, verify_consistency
 from appliance.audit.storage import iter_lines
 from appliance.audit.trail import CHECKPOINT_FILE, TRAIL_FILE
+from appliance.audit.witness import check_witness, read_witness, witness_file
 from appliance.errors import NotFoundError
 
 MAX_PROBLEMS = 100
+TRAIL_KINDS = frozenset({"no_checkpoint", "unsigned_tail"})
 
 
 @dataclass(frozen=True)
@@ -70,13 +89,20 @@ class VerificationReport:
     """Merkle root (hex) of all complete entries."""
     problem: Problem | None = None
     problems: tuple[Problem, ...] = ()
+    witnessed_entries: int | None = None
+    """Entries under the newest witnessed checkpoint the trail holds; None without a witness."""
 
     def summary(self) -> str:
         """The line ``appliance audit verify`` prints."""
         if self.problem is None:
+            witnessed = (
+                ""
+                if self.witnessed_entries is None
+                else f", {self.witnessed_entries} under a witnessed checkpoint"
+            )
             return (
                 f"audit trail intact: {self.entries} entries, {self.checkpoints} checkpoints, "
-                f"{self.signed_entries} entries under a signed checkpoint"
+                f"{self.signed_entries} entries under a signed checkpoint{witnessed}"
             )
         return f"audit trail broken at {self.problem.describe()}"
 
@@ -178,28 +204,45 @@ def _read_checkpoints(path: Path) -> list[tuple[int, Checkpoint | Problem]]:
     return out
 
 
+@dataclass
+class _Checked:
+    signed: int = 0
+    """Entries under the newest checkpoint that passed every check."""
+    covering: Checkpoint | None = None
+    """The largest checkpoint whose signature, root and head hold (chain problems aside)."""
+    problems: list[tuple[float, Problem]] = field(default_factory=list)
+
+
 def _check_checkpoints(
     checkpoints: list[tuple[int, Checkpoint | Problem]],
     scan: _Scan,
     public_key: Ed25519PublicKey,
-) -> tuple[int, list[tuple[float, Problem]]]:
-    """Returns (entries under the newest valid checkpoint, (sort key, problem) pairs)."""
-    problems: list[tuple[float, Problem]] = []
-    previous: Checkpoint | None = None
-    signed = 0
+) -> _Checked:
+    checked = _Checked()
+    previous: Checkpoint | None = None  # the last readable checkpoint
+    line_before: Checkpoint | Problem | None = None  # what the line before held
     for number, cp in checkpoints:
         if isinstance(cp, Problem):  # unreadable: place it after the checkpoint before it
-            problems.append((float(previous.tree_size if previous else 0), cp))
+            checked.problems.append((float(previous.tree_size if previous else 0), cp))
+            line_before = cp
             continue
-        found = _one_checkpoint(cp, previous, scan, public_key, signed)
+        found = _one_checkpoint(cp, previous, scan, public_key, checked.signed)
+        holds = found is None or found[0] == "inconsistent"  # signature, root and head hold
+        if holds and (checked.covering is None or cp.tree_size > checked.covering.tree_size):
+            checked.covering = cp
+        if found is None and not isinstance(line_before, Problem):
+            unlinked = link_problem(cp, number, line_before)
+            if unlinked is not None:
+                found = ("checkpoint_chain", None, unlinked)
+        line_before = cp
         if found is None:
-            signed = cp.tree_size
+            checked.signed = cp.tree_size
         else:
             kind, seq, message = found
             key = float(cp.tree_size - 1 if seq is None else seq)
-            problems.append((key, Problem(kind, message, seq, number)))
+            checked.problems.append((key, Problem(kind, message, seq, number)))
         previous = cp
-    return signed, problems
+    return checked
 
 
 def _one_checkpoint(
@@ -247,10 +290,19 @@ def _one_checkpoint(
     return None
 
 
-def verify_trail(directory: Path, public_key: Ed25519PublicKey | bytes) -> VerificationReport:
+def verify_trail(
+    directory: Path,
+    public_key: Ed25519PublicKey | bytes,
+    *,
+    checkpoint_every: int | None = None,
+    witness: Path | None = None,
+) -> VerificationReport:
     """Check an audit directory against the audit public key (object or raw 32 bytes).
 
-    Only reads; ``NotFoundError`` when the directory does not exist.
+    ``checkpoint_every``: the configured interval (the unsigned tail may be as long as the
+    larger of it and the interval the newest checkpoint states). ``witness``: a witness file
+    or directory (or a journal export) to hold the trail to. Only reads; ``NotFoundError``
+    when the directory or the witness does not exist.
     """
     if isinstance(public_key, bytes):
         public_key = Ed25519PublicKey.from_public_bytes(public_key)
@@ -259,20 +311,72 @@ def verify_trail(directory: Path, public_key: Ed25519PublicKey | bytes) -> Verif
         raise NotFoundError(
             f"no audit directory at {directory}", remedy="run `appliance init` first"
         )
+    witness_path = None if witness is None else witness_file(witness, key_id(public_key))
+    if witness_path is not None and not witness_path.is_file():
+        raise NotFoundError(
+            f"no audit witness at {witness_path}",
+            remedy="pass the file or directory set as audit.witness_path, or a journal export",
+        )
     checkpoints = _read_checkpoints(directory / CHECKPOINT_FILE)
     wanted = {cp.tree_size - 1 for _, cp in checkpoints if isinstance(cp, Checkpoint)}
     scan = _scan_entries(directory / TRAIL_FILE, wanted)
-    signed, keyed = _check_checkpoints(checkpoints, scan, public_key)
+    checked = _check_checkpoints(checkpoints, scan, public_key)
+    keyed = checked.problems
     keyed += [(float(seq), problem) for seq, problem in scan.problems.items()]
-    # trail order; at the same seq an entry problem (precise) before a checkpoint problem
-    keyed.sort(key=lambda pair: (pair[0], pair[1].checkpoint is not None))
+    keyed += _tail_problems(checkpoints, checked, scan.tree.size, checkpoint_every)
+    witnessed = None
+    if witness_path is not None:
+        local = {n: cp for n, cp in checkpoints if isinstance(cp, Checkpoint)}
+        witnessed, findings = check_witness(
+            read_witness(witness_path), local, scan.tree, public_key
+        )
+        keyed += [
+            (
+                float(scan.tree.size if f.seq is None else f.seq),
+                Problem(f.kind, f.message, f.seq, f.checkpoint),
+            )
+            for f in findings
+        ]
+    # trail order; at one seq: entry problems (precise), checkpoint problems, the rest
+    keyed.sort(key=lambda pair: (pair[0], _rank(pair[1])))
     problems = tuple(problem for _, problem in keyed[:MAX_PROBLEMS])
     return VerificationReport(
         ok=not problems,
         entries=scan.tree.size,
         checkpoints=len(checkpoints),
-        signed_entries=signed,
+        signed_entries=checked.signed,
         root_hash=scan.tree.root().hex(),
         problem=problems[0] if problems else None,
         problems=problems,
+        witnessed_entries=witnessed,
     )
+
+
+def _rank(problem: Problem) -> int:
+    if problem.kind in TRAIL_KINDS or problem.kind.startswith("witness_"):
+        return 2
+    return 0 if problem.checkpoint is None else 1
+
+
+def _tail_problems(
+    checkpoints: list[tuple[int, Checkpoint | Problem]],
+    checked: _Checked,
+    size: int,
+    checkpoint_every: int | None,
+) -> list[tuple[float, Problem]]:
+    """``no_checkpoint`` / ``unsigned_tail``, keyed at the first entry beyond the allowance."""
+    if size and not checkpoints:
+        return [(0.0, Problem("no_checkpoint", _NO_CHECKPOINT.format(size=size), 0))]
+    found = unsigned_tail_problem(size, checked.covering, checkpoint_every)
+    if found is None:
+        return []
+    start = 0 if checked.covering is None else checked.covering.tree_size
+    limit = unsigned_tail_limit(checked.covering, checkpoint_every)
+    kind, message = found
+    return [(float(start + limit), Problem(kind, f"from seq {start} on: {message}", start))]
+
+
+_NO_CHECKPOINT = (
+    "the trail holds {size} entries but checkpoints.jsonl holds no checkpoint (init signs the "
+    "genesis entry): the checkpoints were emptied or removed"
+)
