@@ -65,11 +65,18 @@ class IndexSettings:
     snapshot_chunk_bytes: int = field(default=1024 * 1024, metadata=_check(_positive))
 
 
+def _absolute_or_empty(value: str) -> str | None:
+    return None if not value or Path(value).is_absolute() else "must be an absolute path"
+
+
 @dataclass(frozen=True)
 class AuditSettings:
-    """How often the audit chain head is signed (entries between checkpoints)."""
+    """How often the audit chain head is signed, and where checkpoints are witnessed."""
 
     checkpoint_every: int = field(default=64, metadata=_check(_positive))
+    witness_path: str = field(default="", metadata=_check(_absolute_or_empty))
+    """A file, or a directory, outside the data dir that receives a copy of every signed
+    checkpoint (empty: none, the development default; set it in production)."""
 
 
 @dataclass(frozen=True)

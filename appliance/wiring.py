@@ -112,6 +112,7 @@ def init_appliance(
             signing,
             clock=clock,
             checkpoint_every=settings.audit.checkpoint_every,
+            witness=audit_witness(settings),
         )
         try:
             genesis = trail.head is None
@@ -121,6 +122,7 @@ def init_appliance(
                 outcome="ok",
                 details={"schema_version": current_version(database), "created": ",".join(created)},
             )
+            trail.checkpoint()  # a fresh trail is signed (and witnessed) from its first entry
             if genesis:
                 created.append("audit-genesis")
         finally:
@@ -161,6 +163,7 @@ def open_appliance(
             signing,
             clock=clock,
             checkpoint_every=settings.audit.checkpoint_every,
+            witness=audit_witness(settings),
         )
     except BaseException:
         os.close(lock_fd)
@@ -204,6 +207,20 @@ def audit_public_key(settings: Settings, environ: Mapping[str, str] | None = Non
         return _signing_key(database, keyring).public_key().public_bytes_raw()
     finally:
         database.dispose()
+
+
+def audit_witness(settings: Settings) -> Path | None:
+    """The audit witness (``audit.witness_path``), refused inside the data directory."""
+    if not settings.audit.witness_path:
+        return None
+    witness = Path(settings.audit.witness_path)
+    if witness.resolve().is_relative_to(settings.data_dir.resolve()):
+        raise ConfigError(
+            f"audit.witness_path {witness} is inside the data directory {settings.data_dir}",
+            remedy="put the witness outside the data dir (another filesystem or mount, ideally "
+            "an append-only file): a copy or a rollback of the data dir must not carry it",
+        )
+    return witness
 
 
 def _database(settings: Settings) -> Database:

@@ -17,18 +17,40 @@ def audit() -> None:
 
 
 @audit.command()
+@click.option(
+    "--witness",
+    type=click.Path(path_type=Path, exists=True),
+    help="Hold the trail to this witness: the file or directory of audit.witness_path (the "
+    "default when set), or a journal export (journalctl -u appliance -o cat).",
+)
 @pass_context
-def verify(ctx: CliContext) -> None:
+def verify(ctx: CliContext, witness: Path | None) -> None:
     """Exit 0 if the trail is intact; exit 1 naming the first bad entry."""
     from appliance.audit import verify_trail
+    from appliance.wiring import audit_witness
 
-    report = verify_trail(ctx.settings.data_dir / "audit", audit_public_key(ctx.settings))
+    settings = ctx.settings
+    report = verify_trail(
+        settings.data_dir / "audit",
+        audit_public_key(settings),
+        checkpoint_every=settings.audit.checkpoint_every,
+        witness=witness or audit_witness(settings),
+    )
     if report.ok:
+        witnessed = (
+            " (no witness: a trail cut together with its checkpoints goes unseen; "
+            "set audit.witness_path or pass --witness)"
+            if report.witnessed_entries is None
+            else f", {report.witnessed_entries} entries under a witnessed checkpoint"
+        )
         click.echo(
-            f"audit trail intact: {report.entries} entries, {report.checkpoints} signed checkpoints"
+            f"audit trail intact: {report.entries} entries, "
+            f"{report.checkpoints} signed checkpoints{witnessed}"
         )
         return
-    click.echo(f"audit trail BROKEN: {report.problem}", err=True)
+    more = len(report.problems) - 1
+    suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+    click.echo(f"audit trail BROKEN: {report.problem}{suffix}", err=True)
     sys.exit(1)
 
 
