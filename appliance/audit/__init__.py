@@ -1,7 +1,9 @@
 """Tamper-evident, append-only audit trail (hash chain + RFC 6962 Merkle tree + Ed25519).
 
-Writing: ``AuditTrail(directory, signing_key, clock=..., checkpoint_every=64)`` and its
-``append``/``checkpoint``/``close``. Checking: ``verify_trail(directory, public_key)``.
+Writing: ``AuditTrail(directory, signing_key, clock=..., checkpoint_every=64, witness=None)``
+and its ``append``/``append_many``/``checkpoint``/``close``. Checking:
+``verify_trail(directory, public_key, checkpoint_every=None, witness=None)``. The witness (a
+copy of every checkpoint outside the data dir) lives in ``appliance.audit.witness``.
 Handing over: ``export_jsonl`` and ``inclusion_proof_for``. Proof primitives live in
 ``appliance.audit.merkle``.
 """

@@ -41,12 +41,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from appliance.audit.entry import canonical_json
+from appliance.audit.entry import ZERO_HASH, canonical_json
 from appliance.audit.merkle import MerkleTree
 
 FORMAT_V1 = "appliance.audit.checkpoint.v1"
 FORMAT = "appliance.audit.checkpoint.v2"
-ZERO_HASH = "0" * 64
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _V1_KEYS = frozenset({"format", "tree_size", "root_hash", "head_hash", "time", "key_id"})
 _V2_KEYS = _V1_KEYS | {"counter", "previous", "checkpoint_every"}

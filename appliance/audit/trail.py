@@ -35,9 +35,6 @@ import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from appliance.audit.checkpoint import (
-    ZERO_HASH as NO_CHECKPOINT,
-)
-from appliance.audit.checkpoint import (
     Checkpoint,
     checkpoint_problem,
     key_id,
@@ -55,7 +52,7 @@ from appliance.audit.entry import (
 )
 from appliance.audit.merkle import MerkleTree
 from appliance.audit.storage import DIR_MODE, JsonlFile, TrailLock
-from appliance.audit.witness import LOG_EVENT, WitnessFeed
+from appliance.audit.witness import WitnessFeed, publish_checkpoint
 from appliance.clock import Clock, isoformat
 from appliance.domain.types import Actor
 from appliance.errors import AuditWriteError, IntegrityError
@@ -179,7 +176,10 @@ class AuditTrail:
     def append_many(self, events: list[dict[str, Any]]) -> list[AuditEntry]:
         """Record several events durably with one ``fsync`` (same checks as ``append``).
 
-        Each event holds ``append``'s keyword arguments. All or none are written.
+        Each event holds ``append``'s keyword arguments. All or none are written, except
+        that a batch longer than what is left of the checkpoint interval is written in
+        chunks, each signed as it fills the interval: after a write error, the chunks
+        already signed stay (the caller still gets ``AuditWriteError``).
         """
         if not events:
             return []
@@ -411,19 +411,11 @@ class AuditTrail:
             consistency_from=None if last is None else last.tree_size,
             consistency_proof=tuple(node.hex() for node in proof),
             counter=self._checkpoint_count,
-            previous=NO_CHECKPOINT if last is None else last.statement_hash(),
+            previous=ZERO_HASH if last is None else last.statement_hash(),
             checkpoint_every=self._every,
         )
         self._checkpoints.append(cp.line())
         self._checkpoint_count += 1
         self._last_checkpoint = cp
-        _log.info(
-            LOG_EVENT,
-            counter=cp.counter,
-            tree_size=cp.tree_size,
-            root_hash=cp.root_hash,
-            checkpoint=cp.to_dict(),
-        )
-        if self._witness is not None:
-            self._witness.send(cp)
+        publish_checkpoint(cp, self._witness)
         return cp

@@ -24,6 +24,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
@@ -38,6 +39,7 @@ from appliance.errors import AuditWriteError
 LOG_EVENT = "audit.checkpoint"
 """The structured-log event that carries each checkpoint (``checkpoint`` holds its dict)."""
 _CHECKPOINT_KEYS = {"statement", "signature", "consistency"}
+_log = structlog.get_logger(__name__)
 
 
 def witness_file(path: Path, signer_key_id: str) -> Path:
@@ -147,6 +149,19 @@ class WitnessFeed:
             remedy="check that the witness (audit.witness_path, outside the data dir) exists, "
             "is mounted, writable and has space; operations stay refused until it is",
         )
+
+
+def publish_checkpoint(cp: Checkpoint, feed: WitnessFeed | None) -> None:
+    """Log ``cp`` as the event ``audit.checkpoint`` and send it to the witness, if any."""
+    _log.info(
+        LOG_EVENT,
+        counter=cp.counter,
+        tree_size=cp.tree_size,
+        root_hash=cp.root_hash,
+        checkpoint=cp.to_dict(),
+    )
+    if feed is not None:
+        feed.send(cp)
 
 
 def _order(cp: Checkpoint) -> tuple[int, int]:
