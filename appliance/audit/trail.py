@@ -282,10 +282,10 @@ class AuditTrail:
                 self._last_checkpoint = Checkpoint.from_line(last[-1])
             except ValueError as exc:
                 raise self._integrity(f"the last checkpoint is unreadable ({exc})") from exc
-        if check:
+        if check:  # on open; later, other writers' entries are taken as they come
             self._check_last_checkpoint()
+            self._check_unsigned_tail()
             self._check_witness()
-        self._check_unsigned_tail()
         stamp = self._clock.now().astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
         moved = [
             (handle, len(tail), handle.move_torn(tail, stamp))
