@@ -39,6 +39,8 @@ from appliance.errors import AuditWriteError
 LOG_EVENT = "audit.checkpoint"
 """The structured-log event that carries each checkpoint (``checkpoint`` holds its dict)."""
 _CHECKPOINT_KEYS = {"statement", "signature", "consistency"}
+_TAIL_BYTES = 256 * 1024
+"""How much of the end of the witness a writer reads on open (many checkpoint lines)."""
 _log = structlog.get_logger(__name__)
 
 
@@ -74,16 +76,27 @@ class FileWitness:
             fsync_dir(self.path.parent)
 
     def latest(self) -> Checkpoint | None:
-        """The witnessed checkpoint with the highest counter (then size); None when empty.
-
-        Raises ``ValueError`` when a complete line is not a checkpoint.
-        """
+        """The newest witnessed checkpoint (highest counter among the last lines); None when
+        there is none. Reads only the end of the file. ``ValueError`` for a line there that
+        is not a checkpoint."""
+        try:
+            with self.path.open("rb") as handle:
+                size = handle.seek(0, os.SEEK_END)
+                start = max(0, size - _TAIL_BYTES)
+                handle.seek(start)
+                data = handle.read()
+        except FileNotFoundError:
+            return None
+        lines = data.split(b"\n")[:-1]  # the part after the last newline is incomplete
+        if start > 0:
+            lines = lines[1:]  # the first line may begin before the part read
         best: Checkpoint | None = None
-        for _, item in read_witness(self.path):
-            if isinstance(item, str):
-                raise ValueError(item)
-            if best is None or _order(item) > _order(best):
-                best = item
+        for line in lines:
+            if not line.strip():
+                continue
+            cp = Checkpoint.from_line(line)
+            if best is None or _order(cp) > _order(best):
+                best = cp
         return best
 
 

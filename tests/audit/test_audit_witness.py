@@ -234,3 +234,64 @@ def _kid(public: bytes) -> str:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     return key_id(Ed25519PublicKey.from_public_bytes(public))
+
+
+def _witnessing_writer(directory: str, witness: str, key: bytes, name: str, barrier) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from appliance.clock import SystemClock
+
+    trail = AuditTrail(
+        Path(directory),
+        Ed25519PrivateKey.from_private_bytes(key),
+        clock=SystemClock(),
+        checkpoint_every=3,
+        witness=Path(witness),
+    )
+    barrier.wait()
+    for _ in range(15):
+        trail.append(actor=Actor(token_id=name, role="ingest"), action="items.store", outcome="ok")
+    trail.close()
+
+
+def test_two_processes_witness_one_checkpoint_chain(audit_dir, witness_dir, signing_key, tamper):
+    """Server and CLI checkpointing at once: the witness holds the local chain, in order."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    barrier = ctx.Barrier(2)
+    raw = signing_key.private_bytes_raw()
+    procs = [
+        ctx.Process(
+            target=_witnessing_writer,
+            args=(str(audit_dir), str(witness_dir), raw, name, barrier),
+        )
+        for name in ("server", "cli")
+    ]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(timeout=60)
+        assert proc.exitcode == 0
+    local = tamper.lines(tamper.checkpoints)
+    assert [json.loads(line)["statement"]["counter"] for line in local] == list(range(len(local)))
+    assert _witness_lines(witness_dir, signing_key) == local
+    report = verify_trail(audit_dir, signing_key.public_key(), witness=witness_dir)
+    assert report.ok and report.entries == 30 and report.witnessed_entries == 30
+
+
+def test_latest_witnessed_checkpoint_comes_from_the_end_of_a_long_file(
+    witnessed_trail, witness_dir, signing_key, monkeypatch
+):
+    """A writer reads only the last part of the witness and still finds the newest checkpoint."""
+    from appliance.audit import witness as witness_module
+
+    trail = witnessed_trail(2)
+    _append(trail, 40)
+    trail.close()
+    monkeypatch.setattr(witness_module, "_TAIL_BYTES", 3000)  # a few lines of 20
+    path = witness_file(witness_dir, key_id(signing_key.public_key()))
+    assert path.stat().st_size > 3 * 3000
+    latest = FileWitness(witness_dir, key_id(signing_key.public_key())).latest()
+    assert latest is not None and (latest.counter, latest.tree_size) == (19, 40)
+    witnessed_trail(2).close()  # and a writer opens against it
