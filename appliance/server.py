@@ -26,7 +26,7 @@ from appliance.observability import get_logger
 from appliance.policy import PolicyEngine
 from appliance.services.consent import ConsentService
 from appliance.services.ingest import EmbeddingService, IngestService, Screening
-from appliance.settings import ServerSettings, Settings
+from appliance.settings import ApiSettings, ServerSettings, Settings
 from appliance.wiring import Appliance, open_appliance
 
 log = get_logger(__name__)
@@ -125,8 +125,20 @@ def run_server(
         app.audit.append(actor=Actor.operator(), action="appliance.stop", outcome="ok")
         app.close()
 
-    api = create_app(state, on_startup=[started], on_shutdown=[stopping])
+    api = create_app(
+        state, on_startup=[started], on_shutdown=[stopping], **api_limits(settings.api)
+    )
     uvicorn.Server(uvicorn_config(api, settings.server, host=host, port=port)).run()
+
+
+def api_limits(api: ApiSettings) -> dict[str, Any]:
+    """``create_app``'s rate-limit and lockout options from the ``[api]`` settings."""
+    return {
+        "requests_per_second": api.requests_per_minute_per_token / 60.0,
+        "burst": api.request_burst_per_token,
+        "failures_per_minute": api.auth_failures_per_minute,
+        "lockout_seconds": api.lockout_seconds,
+    }
 
 
 def uvicorn_config(app: Any, server: ServerSettings, *, host: str, port: int) -> uvicorn.Config:
