@@ -8,10 +8,15 @@ import logging
 import threading
 from collections.abc import Iterator
 
+import numpy as np
 import pytest
 
-from appliance.errors import InvalidInputError
+from appliance.domain.types import Modality
+from appliance.encoders.base import Prepared
+from appliance.engine import EncoderEngine
+from appliance.errors import ApplianceError, InvalidInputError
 from appliance.observability import configure_logging, get_logger, log_context
+from appliance.settings import EncoderSettings
 from appliance.testing import capture_events
 
 PSEUDONYM = "ps_" + "ab" * 16
@@ -166,4 +171,52 @@ def test_uncaught_thread_exception_and_structlog_exc_info_are_redacted() -> None
     assert [line["event"] for line in lines] == ["thread.crashed", "api.unexpected", "api.failed"]
     assert lines[0]["thread"] == "prepare-0" and lines[0]["error_type"] == "RuntimeError"
     assert lines[1]["error"].startswith("KeyError at ")
+    _assert_no_secret(stream.getvalue())
+
+
+class _LeakyEncoder:
+    """An encoder whose forward pass fails quoting its input, as a tokenizer error might."""
+
+    name = "leaky"
+    modality = Modality.TEXT
+    dimension = 4
+    device = "cpu"
+    semantic = False
+    max_batch_size = 4
+
+    def warmup_input(self) -> str:
+        return "warm"
+
+    def prepare(self, raw: bytes | str) -> Prepared:
+        return Prepared(payload=raw.decode() if isinstance(raw, bytes) else raw)
+
+    def collate(self, prepared: list[Prepared]) -> list[str]:
+        return [p.payload for p in prepared]
+
+    def forward(self, batch: list[str]) -> np.ndarray:
+        if any("Patient" in text for text in batch):
+            raise RuntimeError(f"cannot encode {batch!r}")
+        return np.ones((len(batch), self.dimension), dtype=np.float32)
+
+    def finish(self, output: np.ndarray) -> np.ndarray:
+        return output
+
+
+def test_real_engine_forward_failure_is_logged_without_the_input() -> None:
+    """The engine's forward thread logs a failed batch (log.exception) as JSON through the
+    root handler, with the error type and frames and none of the batch's text."""
+    stream = io.StringIO()
+    configure_logging("info", "json", stream=stream)
+    engine = EncoderEngine(_LeakyEncoder(), EncoderSettings(warmup=False), prepare_workers=1)
+    engine.start()
+    try:
+        with pytest.raises(ApplianceError):
+            engine.encode([NOTE], timeout=30)
+    finally:
+        engine.close()
+    failures = [line for line in _json_lines(stream) if "forward failed" in line["event"]]
+    assert failures, stream.getvalue()
+    assert failures[0]["logger"] == "appliance.engine.running"
+    assert failures[0]["error_type"] == "RuntimeError"
+    assert "RuntimeError: [redacted]" in failures[0]["exception"]
     _assert_no_secret(stream.getvalue())
