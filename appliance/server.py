@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import os
 import socket
 import ssl
@@ -21,13 +22,14 @@ from appliance.api.state import ApiState
 from appliance.crypto.keyring import SYSTEM_OWNER, KeyKind
 from appliance.detectors import get_registry
 from appliance.domain.types import Actor
+from appliance.errors import ConfigError
 from appliance.models import ModelStore
-from appliance.observability import get_logger
+from appliance.observability import adopt_library_loggers, get_logger
 from appliance.policy import PolicyEngine
 from appliance.services.consent import ConsentService
 from appliance.services.ingest import EmbeddingService, IngestService, Screening
-from appliance.settings import ServerSettings, Settings
-from appliance.wiring import Appliance, open_appliance
+from appliance.settings import ApiSettings, ServerSettings, Settings
+from appliance.wiring import Appliance, open_appliance, remove_stale_snapshot_temps
 
 log = get_logger(__name__)
 
@@ -49,6 +51,8 @@ def build_state(app: Appliance, *, policies_dir: Path | None = None) -> ApiState
         dicom_uid_key=_derived_secret(app, b"dicom-uid-replacement"),
     )
     store = ModelStore(settings.models_dir)
+
+    adopt_library_loggers()  # encoders and detectors are loaded: route their loggers to JSON
 
     def model_readiness() -> tuple[bool, str]:
         ready = store.ready()
@@ -86,6 +90,63 @@ def notify(message: str) -> None:
         sock.sendall(message.encode())
 
 
+def is_loopback_host(host: str) -> bool:
+    """True when ``host`` (an address or a name) only ever means this machine."""
+    name = host.strip().strip("[]")
+    if name.lower() == "localhost":
+        return True
+    try:
+        addresses = [ipaddress.ip_address(name.split("%")[0])]
+    except ValueError:
+        try:  # a name: /etc/hosts here (no DNS on an air-gapped host is expected)
+            infos = socket.getaddrinfo(name, None)
+        except OSError:
+            return False
+        addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+    return bool(addresses) and all(
+        address.is_loopback
+        or bool(
+            isinstance(address, ipaddress.IPv6Address)
+            and address.ipv4_mapped
+            and address.ipv4_mapped.is_loopback
+        )
+        for address in addresses
+    )
+
+
+def check_listener(host: str, server: ServerSettings, *, insecure_http: bool) -> None:
+    """Refuse plain HTTP on anything but loopback unless the operator said so explicitly."""
+    if server.tls_cert_file or insecure_http or is_loopback_host(host):
+        return
+    raise ConfigError(
+        f"refusing to serve plain HTTP on {host}: bearer tokens and patient data would "
+        "cross the network unencrypted",
+        remedy="set server.tls_cert_file and server.tls_key_file (TLS), or listen on "
+        "127.0.0.1 behind a TLS reverse proxy, or pass --insecure-http to accept plain "
+        "HTTP on this network",
+    )
+
+
+def open_for_serving(settings: Settings) -> Appliance:
+    """Open the appliance a server will own: snapshot temp files left by a crashed write
+    are removed first (when no other appliance process holds the data dir) and audited."""
+    removed = remove_stale_snapshot_temps(settings.data_dir)
+    app = open_appliance(settings)
+    if removed:
+        app.audit.append(
+            actor=Actor.operator(),
+            action="index.temp_files_removed",
+            outcome="ok",
+            details={"count": removed},
+        )
+    log.info(
+        "index.temp_files_swept",
+        removed=removed if removed is not None else 0,
+        skipped=removed is None,
+    )
+    return app
+
+
 def run_server(
     settings: Settings,
     *,
@@ -93,9 +154,14 @@ def run_server(
     port: int,
     policies_dir: Path | None = None,
     on_ready: Callable[[ApiState], None] | None = None,
+    insecure_http: bool = False,
 ) -> None:
     """Serve until SIGTERM/SIGINT: drain requests, snapshot indexes, audit the stop."""
-    app = open_appliance(settings)
+    check_listener(host, settings.server, insecure_http=insecure_http)
+    plain_network_http = not settings.server.tls_cert_file and not is_loopback_host(host)
+    if plain_network_http:
+        log.warning("server.insecure_http", host=host, port=port)
+    app = open_for_serving(settings)
     state = build_state(app, policies_dir=policies_dir)
     stop = threading.Event()
 
@@ -110,7 +176,11 @@ def run_server(
             actor=Actor.operator(),
             action="appliance.start",
             outcome="ok",
-            details={"space": state.encoders.space_version if state.encoders else ""},
+            details={
+                "space": state.encoders.space_version if state.encoders else "",
+                "tls": bool(settings.server.tls_cert_file),
+                "insecure_http": plain_network_http,
+            },
         )
         notify("READY=1")
         threading.Thread(target=watchdog, name="watchdog", daemon=True).start()
@@ -125,8 +195,20 @@ def run_server(
         app.audit.append(actor=Actor.operator(), action="appliance.stop", outcome="ok")
         app.close()
 
-    api = create_app(state, on_startup=[started], on_shutdown=[stopping])
+    api = create_app(
+        state, on_startup=[started], on_shutdown=[stopping], **api_limits(settings.api)
+    )
     uvicorn.Server(uvicorn_config(api, settings.server, host=host, port=port)).run()
+
+
+def api_limits(api: ApiSettings) -> dict[str, Any]:
+    """``create_app``'s rate-limit and lockout options from the ``[api]`` settings."""
+    return {
+        "requests_per_second": api.requests_per_minute_per_token / 60.0,
+        "burst": api.request_burst_per_token,
+        "failures_per_minute": api.auth_failures_per_minute,
+        "lockout_seconds": api.lockout_seconds,
+    }
 
 
 def uvicorn_config(app: Any, server: ServerSettings, *, host: str, port: int) -> uvicorn.Config:
@@ -141,6 +223,8 @@ def uvicorn_config(app: Any, server: ServerSettings, *, host: str, port: int) ->
         host=host,
         port=port,
         log_level="warning",
+        log_config=None,  # uvicorn's records propagate to the root JSON handler
+        access_log=False,  # request lines would carry paths such as /v1/subjects/{id}
         lifespan="on",
         timeout_graceful_shutdown=30,
         **tls,

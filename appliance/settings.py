@@ -132,6 +132,17 @@ class ServerSettings:
                 raise ConfigError(f"server.{name}: {value} is not a readable file")
 
 
+@dataclass(frozen=True)
+class ApiSettings:
+    """Request rate per token, and the lockout of client addresses that keep failing to
+    authenticate (a valid token is never locked out; only further failures are refused)."""
+
+    requests_per_minute_per_token: int = field(default=3000, metadata=_check(_positive))
+    request_burst_per_token: int = field(default=200, metadata=_check(_positive))
+    auth_failures_per_minute: int = field(default=20, metadata=_check(_positive))
+    lockout_seconds: float = field(default=60.0, metadata=_check(_positive))
+
+
 def _default_data_dir() -> Path:
     state = os.environ.get("STATE_DIRECTORY")  # systemd StateDirectory=
     if state:
@@ -152,6 +163,7 @@ class Settings:
     encoders: EncoderSettings = field(default_factory=EncoderSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
 
     @property
     def database_url(self) -> str:
@@ -252,6 +264,7 @@ _TYPES: dict[str, Any] = {
     "AuditSettings": AuditSettings,
     "LoggingSettings": LoggingSettings,
     "ServerSettings": ServerSettings,
+    "ApiSettings": ApiSettings,
 }
 
 

@@ -33,6 +33,7 @@ from appliance.store.migrations import current_version, migrate, require_current
 
 SUBDIRECTORIES = ("keys", "audit", "index", "models")
 LOCK_FILE = "appliance.lock"
+SNAPSHOT_TEMP_PATTERN = ".*.snap.*.tmp"  # appliance.index.snapshot's in-flight writes
 
 
 @dataclass
@@ -235,6 +236,29 @@ def _signing_key(database: Database, keyring: KeyRing) -> Ed25519PrivateKey:
     with database.write() as connection:
         _, seed = keyring.get(connection, KeyKind.AUDIT_SIGNING, SYSTEM_OWNER)
     return Ed25519PrivateKey.from_private_bytes(seed)
+
+
+def remove_stale_snapshot_temps(data_dir: Path) -> int | None:
+    """Delete snapshot temp files (``index/<collection>/.<space>.snap.XXXX.tmp``) left by a
+    crashed write; how many. ``None`` when another appliance process has the data dir open
+    (one of the files may be its write in flight), so nothing was touched."""
+    index_dir = data_dir / "index"
+    if not index_dir.is_dir():
+        return 0
+    fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return None
+        removed = 0
+        for temp in index_dir.rglob(SNAPSHOT_TEMP_PATTERN):
+            if temp.is_file() and not temp.is_symlink():
+                temp.unlink(missing_ok=True)
+                removed += 1
+        return removed
+    finally:
+        os.close(fd)
 
 
 def _lock(data_dir: Path, exclusive: bool) -> int:

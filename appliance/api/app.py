@@ -17,7 +17,7 @@ from appliance import __version__
 from appliance.api import admin, embeddings, health, items
 from appliance.api.auth import AccessControl, authorize
 from appliance.api.errors import handle_appliance_error, handle_http_exception, handle_unexpected
-from appliance.api.limits import RateLimiter
+from appliance.api.limits import FailureLockout, RateLimiter
 from appliance.api.state import ApiState
 from appliance.errors import ApplianceError
 
@@ -49,6 +49,7 @@ def create_app(
     requests_per_second: float = 50.0,
     burst: int = 200,
     failures_per_minute: int = 20,
+    lockout_seconds: float = 60.0,
     on_startup: Sequence[Callable[[], None]] = (),
     on_shutdown: Sequence[Callable[[], None]] = (),
 ) -> Litestar:
@@ -57,7 +58,7 @@ def create_app(
         tokens=state.appliance.tokens,
         audit=state.appliance.audit,
         per_token=RateLimiter(requests_per_second, burst, monotonic=time.monotonic),
-        failures=RateLimiter(failures_per_minute / 60.0, failures_per_minute),
+        failures=FailureLockout(failures_per_minute, lockout_seconds),
     )
 
     def provide_state() -> ApiState:

@@ -1,9 +1,12 @@
 """Authentication and authorisation as one guard: Bearer token -> actor -> permission.
 
 Every route declares ``opt={"permission": Permission.X}`` (or ``{"public": True}``).
-Every 401 and 403 is audited (token id when known, route name, reason; never the
-presented secret or anything from the path). Repeated failures from one client are
-rate-limited, and so is each token's request rate.
+Every 401 and 403 is audited (token id when known, route name, reason, client address;
+never the presented secret or anything from the path). The token is checked first:
+repeated *failures* from one client address lock that address out for further failures
+(429, audited once as ``auth.lockout`` with the address), while a valid token keeps
+working from it, so nobody can lock a clinic's shared address out by sending bad tokens.
+Each token's request rate is limited too.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from litestar.utils.helpers import get_name, unwrap_partial
 from litestar.utils.sync import AsyncCallable
 
 from appliance.api.errors import ApiError
-from appliance.api.limits import RateLimiter, retry_after_header
+from appliance.api.limits import FailureLockout, Lockout, RateLimiter, retry_after_header
 from appliance.audit import AuditTrail
 from appliance.domain.roles import Permission, allows
 from appliance.domain.types import Actor
@@ -34,7 +37,7 @@ class AccessControl:
     tokens: TokenService
     audit: AuditTrail
     per_token: RateLimiter
-    failures: RateLimiter
+    failures: FailureLockout
 
 
 def route_name(handler: BaseRouteHandler) -> str:
@@ -57,12 +60,55 @@ def _deny(
     route: str,
     status: str,
     reason: str,
+    client: str,
 ) -> None:
     access.audit.append(
         actor=actor,
         action="auth.denied",
         outcome=status,
-        details={"route": route, "reason": reason},
+        details={"route": route, "reason": reason, "client": client},
+    )
+
+
+def _audit_lockout(access: AccessControl, lockout: Lockout, route: str) -> None:
+    access.audit.append(
+        actor=ANONYMOUS,
+        action="auth.lockout",
+        outcome="locked",
+        details={
+            "client": lockout.client,
+            "route": route,
+            "failures": lockout.failures,
+            "seconds": lockout.seconds,
+            "refused_in_previous_lockout": lockout.refused_before,
+        },
+    )
+
+
+def _refuse_failure(
+    connection: ASGIConnection[Any, Any, Any, Any], route: str, header: str, client: str
+) -> ApiError:
+    """The error for a failed authentication: 429 while the client is locked out (not
+    audited again: its ``auth.lockout`` entry stands for it), else an audited 401."""
+    access: AccessControl = connection.app.state.access
+    waiting = access.failures.refuse(client)
+    if waiting > 0:
+        return ApiError(
+            "rate_limited",
+            "too many failed authentication attempts from this client address",
+            remedy="wait for Retry-After; requests with a valid token are not affected",
+            headers={"Retry-After": retry_after_header(waiting)},
+        )
+    lockout = access.failures.record_failure(client)
+    reason = "missing bearer token" if not header else "invalid, expired or revoked token"
+    _deny(access, ANONYMOUS, route, "unauthorized", reason, client)
+    if lockout is not None:
+        _audit_lockout(access, lockout, route)
+    return ApiError(
+        "unauthorized",
+        reason,
+        remedy="send 'Authorization: Bearer <token>' (see `appliance tokens create`)",
+        headers={"WWW-Authenticate": "Bearer"},
     )
 
 
@@ -73,31 +119,17 @@ def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRoute
     access: AccessControl = connection.app.state.access
     route = route_name(handler)
     client = _client(connection)
-    waiting = access.failures.blocked_for(client)
-    if waiting > 0:
-        raise ApiError(
-            "rate_limited",
-            "too many failed authentication attempts from this client",
-            remedy="wait and retry with a valid token",
-            headers={"Retry-After": retry_after_header(waiting)},
-        )
     header = connection.headers.get("authorization", "")
     scheme, _, presented = header.partition(" ")
     actor = access.tokens.authenticate(presented.strip()) if scheme.lower() == "bearer" else None
     if actor is None:
-        access.failures.take(client)
-        reason = "missing bearer token" if not header else "invalid, expired or revoked token"
-        _deny(access, ANONYMOUS, route, "unauthorized", reason)
-        raise ApiError(
-            "unauthorized",
-            reason,
-            remedy="send 'Authorization: Bearer <token>' (see `appliance tokens create`)",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        raise _refuse_failure(connection, route, header, client)
     # A route that forgot to declare its permission is admin-only (fail closed).
     permission: Permission = handler.opt.get("permission", Permission.MANAGE_TOKENS)
     if not allows(actor.role, permission):
-        _deny(access, actor, route, "forbidden", f"role {actor.role} lacks {permission.value}")
+        _deny(
+            access, actor, route, "forbidden", f"role {actor.role} lacks {permission.value}", client
+        )
         raise ApiError(
             "forbidden",
             f"the {actor.role} role may not {permission.value}",

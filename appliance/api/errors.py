@@ -9,7 +9,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from appliance.errors import ApplianceError
-from appliance.observability import get_logger
+from appliance.observability import exception_summary, get_logger
 
 log = get_logger(__name__)
 
@@ -112,7 +112,7 @@ def handle_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Resp
 
 def handle_unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """Anything else: logged, answered as a JSON 500 without internals."""
-    log.error("api.unexpected", error_type=type(exc).__name__, error=str(exc)[:300])
+    log.error("api.unexpected", error_type=type(exc).__name__, error=exception_summary(exc))
     return Response(
         error_body(
             "internal_error",

@@ -12,36 +12,55 @@ import click
 from appliance.cli.context import CliContext, pass_context
 from appliance.domain.types import Actor
 
+INSECURE_HTTP_HELP = (
+    "Allow plain HTTP on a non-loopback address (tokens and data cross the network "
+    "unencrypted); without it such a --host needs server.tls_cert_file."
+)
+
 
 @click.command()
 @click.option("--host", help="Listen address (default server.host).")
 @click.option("--port", type=click.IntRange(1, 65535), help="Listen port (default server.port).")
 @click.option("--policies", "policies_dir", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--insecure-http", is_flag=True, help=INSECURE_HTTP_HELP)
 @pass_context
-def serve(ctx: CliContext, host: str | None, port: int | None, policies_dir: Path | None) -> None:
+def serve(
+    ctx: CliContext,
+    host: str | None,
+    port: int | None,
+    policies_dir: Path | None,
+    insecure_http: bool,
+) -> None:
     """Serve the intranet API until SIGTERM (drains, snapshots, audits the stop)."""
-    from appliance.server import run_server
+    from appliance.server import check_listener, run_server
 
     settings = ctx.settings
+    listen = host or settings.server.host
+    listen_port = port or settings.server.port
+    check_listener(listen, settings.server, insecure_http=insecure_http)
     run_server(
         settings,
-        host=host or settings.server.host,
-        port=port or settings.server.port,
+        host=listen,
+        port=listen_port,
         policies_dir=policies_dir,
-        on_ready=lambda state: click.echo(_banner(state, settings.server.host, port), err=True),
+        on_ready=lambda state: click.echo(_banner(state, listen, listen_port), err=True),
+        insecure_http=insecure_http,
     )
 
 
 @click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Listen address.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+@click.option("--insecure-http", is_flag=True, help=INSECURE_HTTP_HELP)
 @pass_context
-def quickstart(ctx: CliContext, port: int) -> None:
-    """Initialise, import a usable model set, print an admin token, serve on 127.0.0.1."""
+def quickstart(ctx: CliContext, host: str, port: int, insecure_http: bool) -> None:
+    """Initialise, import a usable model set, print an admin token, serve (127.0.0.1)."""
     from appliance.models import ModelStore
-    from appliance.server import run_server
+    from appliance.server import check_listener, run_server
     from appliance.wiring import init_appliance, open_appliance
 
     settings = ctx.settings
+    check_listener(host, settings.server, insecure_http=insecure_http)
     init_appliance(settings)
     store = ModelStore(settings.models_dir)
     if store.space() is None:
@@ -60,14 +79,15 @@ def quickstart(ctx: CliContext, port: int) -> None:
         app.close()
 
     def ready(state: Any) -> None:
-        click.echo(_banner(state, "127.0.0.1", port, token=token))
+        click.echo(_banner(state, host, port, token=token))
 
-    run_server(settings, host="127.0.0.1", port=port, on_ready=ready)
+    run_server(settings, host=host, port=port, on_ready=ready, insecure_http=insecure_http)
 
 
 def _banner(state: Any, host: str, port: int | None, *, token: str | None = None) -> str:
     encoders = state.encoders
-    url = f"http://{host}:{port or 8080}"
+    scheme = "https" if state.appliance.settings.server.tls_cert_file else "http"
+    url = f"{scheme}://{host}:{port or 8080}"
     lines = [
         "",
         f"appliance is serving on {url}",

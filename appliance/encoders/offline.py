@@ -1,8 +1,9 @@
 """Offline switches for the Hugging Face stack, set before ``transformers`` is imported.
 
 Every module that imports ``transformers`` or ``torch`` model code imports this module
-first. The flags make the hub client refuse to open a connection; loading also passes
-``local_files_only=True`` so no code path depends on the flags alone.
+first. The flags (``appliance.airgap``, already applied when the ``appliance`` package was
+imported; applied again here) make the hub client refuse to open a connection; loading also
+passes ``local_files_only=True`` so no code path depends on the flags alone.
 """
 
 from __future__ import annotations
@@ -10,16 +11,9 @@ from __future__ import annotations
 import os
 import sys
 
-OFFLINE_ENVIRONMENT: dict[str, str] = {
-    "HF_HUB_OFFLINE": "1",
-    "TRANSFORMERS_OFFLINE": "1",
-    "HF_DATASETS_OFFLINE": "1",
-    "HF_HUB_DISABLE_TELEMETRY": "1",
-    "HF_HUB_DISABLE_IMPLICIT_TOKEN": "1",
-    "DISABLE_TELEMETRY": "1",
-    "DO_NOT_TRACK": "1",
-    "TOKENIZERS_PARALLELISM": "false",
-}
+from appliance.airgap import AIRGAP_ENVIRONMENT
+
+OFFLINE_ENVIRONMENT: dict[str, str] = {**AIRGAP_ENVIRONMENT, "TOKENIZERS_PARALLELISM": "false"}
 
 
 def apply_offline_environment() -> None:
