@@ -31,7 +31,7 @@ def read_subject_ids(source: Path | None, *, single: bool = False) -> list[str]:
     else:
         if sys.stdin is None or sys.stdin.isatty():
             click.echo("subject ids, one per line; end with Ctrl-D:", err=True)
-        text = click.get_text_stream("stdin").read()
+        text = sys.stdin.read() if sys.stdin is not None else ""
     ids = [line.strip() for line in text.splitlines() if line.strip()]
     if not ids:
         raise InvalidInputError(
