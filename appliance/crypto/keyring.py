@@ -24,6 +24,7 @@ from appliance.crypto.aead import new_key
 from appliance.crypto.kek import KekRing, load_kek
 from appliance.errors import KeyUnavailableError
 from appliance.store import keys as key_rows
+from appliance.store.database import TRANSACTION_SCRATCH as _VERIFIED
 from appliance.store.keys import WrappedKeyRow
 
 
@@ -90,9 +91,11 @@ class KeyRing:
         With ``create`` (the key is about to seal something) the cached key is checked
         against its row first: another process may have destroyed or replaced it."""
         cached = self._cache.get((kind, owner))
-        if cached is not None and not create:
-            return cached
+        verified: set[tuple[str, str]] = connection.info.setdefault(_VERIFIED, set())
+        if cached is not None and (not create or (kind, owner) in verified):
+            return cached  # checked already in this (write-locked) transaction
         row = key_rows.find_key(connection, kind, owner)
+        verified.add((kind, owner))
         if row is not None and cached is not None and cached[0] == row.version:
             return cached
         if row is None:

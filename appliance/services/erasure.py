@@ -100,6 +100,7 @@ class ErasureService:
                 subject=subject,
                 details={"items": erased, "keys_destroyed": keys, "consents_deleted": consents},
             )
+        self._indexes.changes.announce()  # other processes: re-read the change log
         for name, rows in row_ids.items():
             self._indexes.remove(name, rows)
             self._indexes.purge_snapshots(name, spaces[name])

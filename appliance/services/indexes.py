@@ -62,7 +62,12 @@ class IndexManager:
         self._live: dict[IndexId, VectorIndex] = {}
         self._dirty: set[IndexId] = set()
         self._lock = threading.RLock()
-        self.changes = ChangeFeed(database=database, keyring=keyring, remove_rows=self.remove)
+        self.changes = ChangeFeed(
+            database=database,
+            keyring=keyring,
+            remove_rows=self.remove,
+            signal=directory / "changes.seq",
+        )
         self.items_without_key = 0
         """Stored items found without a data key (never silently dropped: logged, audited)."""
 
@@ -131,6 +136,7 @@ class IndexManager:
                         collection=collection,
                         key_owners=[(KeyKind.INDEX.value, owner)],
                     )
+                self.changes.announce()
                 if index is not None:
                     self._save(ident, index)
                 else:
@@ -138,7 +144,7 @@ class IndexManager:
 
     def snapshot_all(self) -> int:
         """Write a snapshot of every index changed since its last one; returns how many."""
-        self.changes.catch_up()  # never snapshot a vector another process erased
+        self.changes.catch_up(force=True)  # never snapshot a vector another process erased
         with self._lock:
             dirty = sorted(self._dirty)
             for ident in dirty:

@@ -177,6 +177,7 @@ class RetentionService:
                             "key_destroyed": item.subject in shredded,
                         },
                     )
+            self._indexes.changes.announce()  # other processes: re-read the change log
             yield batch, len(shredded)
 
     def _record_changes(
