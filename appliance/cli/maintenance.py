@@ -62,10 +62,10 @@ def init(ctx: CliContext) -> None:
         click.echo(f"{report.data_dir} is already initialised; nothing overwritten")
     if report.migrations:
         click.echo(f"schema migrations applied: {', '.join(map(str, report.migrations))}")
-    _warn_about_kek(report)
+    warn_about_kek(report)
 
 
-def _warn_about_kek(report: InitReport) -> None:
+def warn_about_kek(report: InitReport) -> None:
     """Say on stderr where the KEK is, and why inside the data dir is a development default."""
     import os
 

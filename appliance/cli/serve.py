@@ -37,12 +37,13 @@ def serve(ctx: CliContext, host: str | None, port: int | None, policies_dir: Pat
 @pass_context
 def quickstart(ctx: CliContext, port: int) -> None:
     """Initialise, import a usable model set, print an admin token, serve on 127.0.0.1."""
+    from appliance.cli.maintenance import warn_about_kek
     from appliance.models import ModelStore
     from appliance.server import run_server
     from appliance.wiring import init_appliance, open_appliance
 
     settings = ctx.settings
-    init_appliance(settings)
+    warn_about_kek(init_appliance(settings))
     store = ModelStore(settings.models_dir)
     if store.space() is None:
         click.echo("importing the starter model set (real MiniLM text encoder)...", err=True)
