@@ -143,13 +143,22 @@ class IndexManager:
                     path.unlink(missing_ok=True)
 
     def snapshot_all(self) -> int:
-        """Write a snapshot of every index changed since its last one; returns how many."""
-        self.changes.catch_up(force=True)  # never snapshot a vector another process erased
-        with self._lock:
-            dirty = sorted(self._dirty)
-            for ident in dirty:
-                self._save(ident, self._live[ident])
-            return len(dirty)
+        """Write a snapshot of every index changed since its last one; returns how many.
+
+        Erasures made by other processes are applied first, and again after the save: one
+        committed while the snapshot was being written makes the index dirty again and it
+        is rewritten at once, so no snapshot keeps an erased vector."""
+        saved: set[IndexId] = set()
+        for _ in range(3):
+            self.changes.catch_up(force=True)
+            with self._lock:
+                dirty = sorted(self._dirty)
+                for ident in dirty:
+                    self._save(ident, self._live[ident])
+            saved.update(dirty)
+            if not dirty:
+                break
+        return len(saved)
 
     def _save(self, ident: IndexId, index: VectorIndex) -> None:
         collection, space = ident
