@@ -171,6 +171,14 @@ def run_server(
             if not state.readiness_problems():
                 notify("WATCHDOG=1")
 
+    def maintenance() -> None:
+        # erasures made by other processes (CLI, retention timer) and due KEK shreds
+        while not stop.wait(settings.keys.check_interval_seconds):
+            try:
+                app.maintain()
+            except Exception as exc:  # keep serving; the next tick retries
+                log.error("maintenance.failed", error=type(exc).__name__)
+
     def started() -> None:
         app.audit.append(
             actor=Actor.operator(),
@@ -184,6 +192,7 @@ def run_server(
         )
         notify("READY=1")
         threading.Thread(target=watchdog, name="watchdog", daemon=True).start()
+        threading.Thread(target=maintenance, name="maintenance", daemon=True).start()
         if on_ready is not None:
             on_ready(state)
 

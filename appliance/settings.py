@@ -143,6 +143,25 @@ class ApiSettings:
     lockout_seconds: float = field(default=60.0, metadata=_check(_positive))
 
 
+def _non_negative(value: int | float) -> str | None:
+    return None if value >= 0 else "must be 0 or greater"
+
+
+@dataclass(frozen=True)
+class KeySettings:
+    """Where the KEK file lives and when erasure reaches backups (KEK shred)."""
+
+    kek_file: str = ""
+    """Path of the KEK ring file outside the data dir (e.g. /etc/appliance/keys/kek, 0600).
+    Empty: the systemd credential ``appliance-kek``, else ``<data-dir>/keys/kek`` (a
+    development default: every copy of the data dir then carries the KEK)."""
+    shred_after_erasure_hours: float = field(default=24.0, metadata=_check(_non_negative))
+    """After an erasure, rotate the KEK and retire the old version within this many hours,
+    so backups taken before the erasure stop opening (0: at the next check)."""
+    check_interval_seconds: float = field(default=5.0, metadata=_check(_positive))
+    """How often the server looks for erasures made by other processes and due shreds."""
+
+
 def _default_data_dir() -> Path:
     state = os.environ.get("STATE_DIRECTORY")  # systemd StateDirectory=
     if state:
@@ -164,6 +183,7 @@ class Settings:
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
+    keys: KeySettings = field(default_factory=KeySettings)
 
     @property
     def database_url(self) -> str:
@@ -265,6 +285,7 @@ _TYPES: dict[str, Any] = {
     "LoggingSettings": LoggingSettings,
     "ServerSettings": ServerSettings,
     "ApiSettings": ApiSettings,
+    "KeySettings": KeySettings,
 }
 
 

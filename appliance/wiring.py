@@ -57,6 +57,11 @@ class Appliance:
     _lock_fd: int = field(default=-1, repr=False)
     _closed: bool = field(default=False, repr=False)
 
+    def maintain(self) -> None:
+        """The server's timer: apply erasures made by other processes, run due KEK shreds."""
+        self.indexes.changes.catch_up(force=True)
+        self.keys.shred_due(actor=Actor.operator())
+
     def close(self) -> None:
         """Snapshot changed indexes, checkpoint the audit trail, release everything (once)."""
         if self._closed:
@@ -79,6 +84,7 @@ class InitReport:
     data_dir: Path
     created: tuple[str, ...]
     migrations: tuple[int, ...]
+    kek: KekLocation | None = None
 
 
 def init_appliance(
@@ -94,7 +100,7 @@ def init_appliance(
     data_dir.chmod(0o700)
     for name in SUBDIRECTORIES:
         (data_dir / name).mkdir(mode=0o700, exist_ok=True)
-    location = locate_kek(data_dir, environ)
+    location = _locate(settings, environ)
     if not location.path.exists():
         created.append("kek")
     kek = create_kek(location)
@@ -130,7 +136,7 @@ def init_appliance(
             trail.close()
     finally:
         database.dispose()
-    return InitReport(data_dir, tuple(created), tuple(applied))
+    return InitReport(data_dir, tuple(created), tuple(applied), location)
 
 
 def open_appliance(
@@ -151,7 +157,7 @@ def open_appliance(
         )
     lock_fd = _lock(data_dir, exclusive)
     try:
-        location = locate_kek(data_dir, environ)
+        location = _locate(settings, environ)
         kek = load_kek(location)
         database = _database(settings)
         require_current(database)
@@ -179,6 +185,15 @@ def open_appliance(
         clock=clock,
     )
     common = {"database": database, "keyring": keyring, "audit": audit, "clock": clock}
+    keys = KeyService(
+        database=database,
+        keyring=keyring,
+        location=location,
+        audit=audit,
+        clock=clock,
+        shred_after_hours=settings.keys.shred_after_erasure_hours,
+        lock_path=data_dir / "keys" / "rotation.lock",
+    )
     return Appliance(
         settings=settings,
         clock=clock,
@@ -189,8 +204,8 @@ def open_appliance(
         indexes=indexes,
         collections=CollectionService(database, audit, clock),
         items=ItemService(pseudonymize=pseudonymize, indexes=indexes, **common),
-        erasure=ErasureService(pseudonymize=pseudonymize, indexes=indexes, **common),
-        keys=KeyService(database=database, keyring=keyring, location=location, audit=audit),
+        erasure=ErasureService(pseudonymize=pseudonymize, indexes=indexes, keys=keys, **common),
+        keys=keys,
         tokens=TokenService(database, audit, clock),
         pseudonymize=pseudonymize,
         signing_public_key=signing.public_key().public_bytes_raw(),
@@ -200,7 +215,7 @@ def open_appliance(
 
 def audit_public_key(settings: Settings, environ: Mapping[str, str] | None = None) -> bytes:
     """The audit signing public key, derived from the KEK-protected private key."""
-    location = locate_kek(settings.data_dir, environ)
+    location = _locate(settings, environ)
     keyring = KeyRing(load_kek(location), SystemClock())
     database = _database(settings)
     try:
@@ -222,6 +237,10 @@ def audit_witness(settings: Settings) -> Path | None:
             "an append-only file): a copy or a rollback of the data dir must not carry it",
         )
     return witness
+
+
+def _locate(settings: Settings, environ: Mapping[str, str] | None) -> KekLocation:
+    return locate_kek(settings.data_dir, environ, kek_file=settings.keys.kek_file)
 
 
 def _database(settings: Settings) -> Database:

@@ -8,7 +8,7 @@ from typing import Any
 
 from litestar import Request, Response, delete, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody
 
 from appliance.api.auth import current_actor
 from appliance.api.state import ApiState
@@ -69,10 +69,16 @@ def list_collections(api: NamedDependency[ApiState]) -> dict[str, Any]:
     status_code=200,
 )
 def erase_subject(
-    subject_id: FromPath[str], api: NamedDependency[ApiState], request: Request[Any, Any, Any]
+    subject_id: FromPath[str],
+    api: NamedDependency[ApiState],
+    request: Request[Any, Any, Any],
+    shred_now: FromQuery[bool] = False,
 ) -> dict[str, int]:
-    """Erase a subject everywhere by destroying their key (idempotent)."""
-    erased = api.appliance.erasure.erase_subject(subject_id, actor=current_actor(request))
+    """Erase a subject everywhere by destroying their key (idempotent); ``?shred_now=true``
+    also rotates the KEK at once so backups taken before the erasure stop opening."""
+    erased = api.appliance.erasure.erase_subject(
+        subject_id, actor=current_actor(request), shred_now=shred_now
+    )
     return {"deleted": erased}
 
 

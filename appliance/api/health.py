@@ -26,7 +26,9 @@ def readyz(api: NamedDependency[ApiState]) -> Response[Any]:
     if problems:
         body = error_body("not_ready", "; ".join(problems), "see the service log", checks=problems)
         return Response(body, status_code=503, media_type=MediaType.JSON)
-    return Response({"status": "ready"}, media_type=MediaType.JSON)
+    warnings = api.readiness_warnings()
+    body: dict[str, Any] = {"status": "ready", **({"warnings": warnings} if warnings else {})}
+    return Response(body, media_type=MediaType.JSON)
 
 
 @get("/metrics", opt=PUBLIC, media_type="text/plain; version=0.0.4", sync_to_thread=False)

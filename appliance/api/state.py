@@ -84,3 +84,21 @@ class ApiState:
         if self.appliance.audit.head is None:
             problems.append("audit: trail has no genesis entry")
         return problems
+
+    def readiness_warnings(self) -> list[str]:
+        """Conditions an operator must act on that do not stop serving (erasure hygiene)."""
+        from appliance.store.repository import count_items_without_key
+
+        warnings: list[str] = []
+        try:
+            with self.appliance.database.read() as connection:
+                orphans = count_items_without_key(connection)
+            keys = self.appliance.keys.status()
+        except Exception as exc:  # reported by readiness_problems
+            log.warning("readiness.warnings_unavailable", error=type(exc).__name__)
+            return warnings
+        if orphans:
+            warnings.append(f"items: {orphans} stored item(s) have no data key (unreadable)")
+        if keys.shreds_overdue:
+            warnings.append(f"keys: {keys.shreds_overdue} KEK shred(s) overdue after erasure")
+        return warnings

@@ -50,3 +50,9 @@ def status(ctx: CliContext, as_json: bool) -> None:
         click.echo(f"  v{version}: {count} data keys")
     for kind, count in sorted(report.keys_by_kind.items()):
         click.echo(f"  {kind}: {count}")
+    click.echo(
+        f"KEK shreds    {report.shreds_pending} pending, {report.shreds_overdue} overdue"
+        + (f" (next due {report.next_shred_due})" if report.next_shred_due else "")
+    )
+    if report.kek_inside_data_dir:
+        click.echo("warning       the KEK is inside the data dir (development default)")

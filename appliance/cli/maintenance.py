@@ -3,12 +3,52 @@
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 import click
 
 from appliance.cli.context import CliContext, pass_context
 from appliance.domain.types import Actor
-from appliance.wiring import init_appliance
+from appliance.errors import InvalidInputError
+from appliance.store.repository import count_items_without_key
+from appliance.wiring import InitReport, init_appliance
+
+ID_FILE_HELP = "Read subject ids from FILE, one per line (default: standard input)."
+_ARGV_REFUSED = (
+    "raw subject ids are not taken as command-line arguments "
+    "(they would land in `ps` output and shell history)"
+)
+
+
+def read_subject_ids(source: Path | None, *, single: bool = False) -> list[str]:
+    """Subject ids from ``source`` or stdin, one per line, blanks skipped, never from argv."""
+    if source is not None:
+        try:
+            text = source.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InvalidInputError(f"cannot read {source}: {exc.strerror or exc}") from exc
+    else:
+        if sys.stdin is None or sys.stdin.isatty():
+            click.echo("subject ids, one per line; end with Ctrl-D:", err=True)
+        text = sys.stdin.read() if sys.stdin is not None else ""
+    ids = [line.strip() for line in text.splitlines() if line.strip()]
+    if not ids:
+        raise InvalidInputError(
+            "no subject id given", remedy="pipe the ids on stdin or pass --file FILE"
+        )
+    if single and len(ids) != 1:
+        raise InvalidInputError(f"expected exactly one subject id, got {len(ids)}")
+    return ids
+
+
+def refuse_argv_ids(values: tuple[str, ...], command: str) -> None:
+    """Fail with a remedy when a raw subject id was typed on the command line."""
+    if values:
+        raise InvalidInputError(
+            _ARGV_REFUSED,
+            remedy=f"printf '%s\\n' ID | appliance {command}   (or --file FILE)",
+        )
 
 
 @click.command()
@@ -22,6 +62,27 @@ def init(ctx: CliContext) -> None:
         click.echo(f"{report.data_dir} is already initialised; nothing overwritten")
     if report.migrations:
         click.echo(f"schema migrations applied: {', '.join(map(str, report.migrations))}")
+    warn_about_kek(report)
+
+
+def warn_about_kek(report: InitReport) -> None:
+    """Say on stderr where the KEK is, and why inside the data dir is a development default."""
+    import os
+
+    kek = report.kek
+    if kek is None or kek.from_credentials:
+        return
+    if kek.inside_data_dir:
+        click.echo(
+            f"warning: the key encryption key is at {kek.path}, inside the data directory. "
+            "That is a development default: every copy or backup of the data dir then "
+            "carries the key that opens it, and erasure cannot reach those copies. In "
+            "production set keys.kek_file to a path outside the data dir (e.g. "
+            "/etc/appliance/keys/kek, 0600) or provide the systemd credential appliance-kek.",
+            err=True,
+        )
+    elif "INVOCATION_ID" not in os.environ:
+        click.echo(f"the key encryption key is at {kek.path} (keys.kek_file)", err=True)
 
 
 @click.command()
@@ -35,12 +96,22 @@ def status(ctx: CliContext, as_json: bool) -> None:
     keys = app.keys.status()
     trail = verify_trail(app.settings.data_dir / "audit", app.signing_public_key)
     collections = [{"name": c.name, "dimension": c.dimension} for c in app.collections.list()]
+    with app.database.read() as connection:
+        without_key = count_items_without_key(connection)
     summary = {
         "data_dir": str(app.settings.data_dir),
-        "kek": {"active": keys.active, "pending": keys.pending, "source": keys.source},
+        "kek": {
+            "active": keys.active,
+            "pending": keys.pending,
+            "source": keys.source,
+            "inside_data_dir": keys.kek_inside_data_dir,
+            "shreds_pending": keys.shreds_pending,
+            "shreds_overdue": keys.shreds_overdue,
+        },
         "data_keys": keys.keys_by_kind,
         "audit": {"intact": trail.ok, "entries": trail.entries, "checkpoints": trail.checkpoints},
         "collections": collections,
+        "items_without_key": without_key,
     }
     if as_json:
         click.echo(json.dumps(summary, indent=2))
@@ -50,6 +121,10 @@ def status(ctx: CliContext, as_json: bool) -> None:
     click.echo(f"data keys     {sum(keys.keys_by_kind.values())} {keys.keys_by_kind}")
     state = "intact" if trail.ok else f"BROKEN: {trail.problem}"
     click.echo(f"audit trail   {trail.entries} entries, {trail.checkpoints} checkpoints, {state}")
+    shreds = f"{keys.shreds_pending} pending, {keys.shreds_overdue} overdue"
+    click.echo(f"KEK shreds    {shreds}")
+    if without_key:
+        click.echo(f"WARNING       {without_key} stored item(s) have no data key (unreadable)")
     click.echo(f"collections   {len(collections)}")
     for c in collections:
         click.echo(f"  {c['name']} (dimension {c['dimension']})")
@@ -61,9 +136,35 @@ def subjects() -> None:
 
 
 @subjects.command("delete")
-@click.argument("subject_id")
+@click.argument("refused", nargs=-1, metavar="")
+@click.option(
+    "--file", "id_file", type=click.Path(dir_okay=False, path_type=Path), help=ID_FILE_HELP
+)
+@click.option(
+    "--shred-now",
+    is_flag=True,
+    help="Rotate the KEK at once so backups taken before this erasure stop opening.",
+)
 @pass_context
-def delete_subject(ctx: CliContext, subject_id: str) -> None:
-    """Erase a subject everywhere by destroying their key (idempotent, audited)."""
-    erased = ctx.appliance().erasure.erase_subject(subject_id, actor=Actor.operator())
-    click.echo(json.dumps({"deleted": erased}))
+def delete_subject(
+    ctx: CliContext, refused: tuple[str, ...], id_file: Path | None, shred_now: bool
+) -> None:
+    """Erase subjects everywhere by destroying their keys (idempotent, audited). The ids are
+    read from stdin or --file, one per line, never from the command line."""
+    refuse_argv_ids(refused, "subjects delete")
+    ids = read_subject_ids(id_file)
+    erasure = ctx.appliance().erasure
+    erased = sum(erasure.erase_subject(i, actor=Actor.operator()) for i in ids)
+    out: dict[str, object] = {"deleted": erased}
+    if shred_now:
+        report = ctx.appliance().keys.shred_due(actor=Actor.operator(), force=True)
+        out["kek_version"] = report.rotation.to_version if report else None
+        out["shredded"] = report is not None and report.requests_done > 0
+    click.echo(json.dumps(out))
+    if shred_now and ctx.appliance().keys.status().shreds_pending:
+        click.echo(
+            "error: the KEK could not be rotated now (a read-only systemd credential?); "
+            "backups taken before this erasure still open until it is",
+            err=True,
+        )
+        raise SystemExit(1)

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from appliance.cli.context import CliContext, pass_context
+from appliance.cli.maintenance import ID_FILE_HELP, read_subject_ids, refuse_argv_ids
 from appliance.cli.retention import parse_instant
 from appliance.clock import isoformat
 from appliance.domain.types import Actor
@@ -184,7 +185,10 @@ def _consent_service(ctx: CliContext, policies_dir: Path | None) -> Any:
 
 
 @consents.command("grant")
-@click.argument("subject_id")
+@click.argument("refused", nargs=-1, metavar="")
+@click.option(
+    "--file", "id_file", type=click.Path(dir_okay=False, path_type=Path), help=ID_FILE_HELP
+)
 @click.option("--purpose", type=click.Choice(PURPOSES), required=True)
 @click.option("--category", required=True, help="Category id, 'regime.*' (e.g. bipa.*) or '*'.")
 @click.option(
@@ -204,7 +208,8 @@ def _consent_service(ctx: CliContext, policies_dir: Path | None) -> Any:
 @pass_context
 def grant(
     ctx: CliContext,
-    subject_id: str,
+    refused: tuple[str, ...],
+    id_file: Path | None,
     purpose: str,
     category: str,
     evidence_ref: str,
@@ -212,7 +217,10 @@ def grant(
     granted_text: str | None,
     policies_dir: Path | None,
 ) -> None:
-    """Record a consent of SUBJECT_ID (audited by pseudonym); prints its id as JSON."""
+    """Record a consent of one subject (id on stdin or --file, never on the command line;
+    audited by pseudonym); prints its id as JSON."""
+    refuse_argv_ids(refused, "consents grant ...")
+    (subject_id,) = read_subject_ids(id_file, single=True)
     row = _consent_service(ctx, policies_dir).grant(
         subject_id,
         purpose=purpose,
@@ -239,13 +247,20 @@ def revoke(ctx: CliContext, consent_id: int) -> None:
 
 
 @consents.command("list")
-@click.argument("subject_id")
+@click.argument("refused", nargs=-1, metavar="")
+@click.option(
+    "--file", "id_file", type=click.Path(dir_okay=False, path_type=Path), help=ID_FILE_HELP
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_context
-def list_consents(ctx: CliContext, subject_id: str, as_json: bool) -> None:
-    """List SUBJECT_ID's consents, revoked and expired ones included."""
+def list_consents(
+    ctx: CliContext, refused: tuple[str, ...], id_file: Path | None, as_json: bool
+) -> None:
+    """List one subject's consents (id on stdin or --file), revoked and expired included."""
     from appliance.services.consent import ConsentService
 
+    refuse_argv_ids(refused, "consents list")
+    (subject_id,) = read_subject_ids(id_file, single=True)
     rows = ConsentService.for_appliance(ctx.appliance()).list(subject_id)
     out = [
         {

@@ -55,13 +55,14 @@ def serve(
 @pass_context
 def quickstart(ctx: CliContext, host: str, port: int, insecure_http: bool) -> None:
     """Initialise, import a usable model set, print an admin token, serve (127.0.0.1)."""
+    from appliance.cli.maintenance import warn_about_kek
     from appliance.models import ModelStore
     from appliance.server import check_listener, run_server
     from appliance.wiring import init_appliance, open_appliance
 
     settings = ctx.settings
     check_listener(host, settings.server, insecure_http=insecure_http)
-    init_appliance(settings)
+    warn_about_kek(init_appliance(settings))
     store = ModelStore(settings.models_dir)
     if store.space() is None:
         click.echo("importing the starter model set (real MiniLM text encoder)...", err=True)

@@ -1,9 +1,11 @@
 """The key encryption key (KEK) ring, read from a credential file, never from config.
 
 Where it lives: ``$CREDENTIALS_DIRECTORY/appliance-kek`` when systemd provides it (the
-unit's ``LoadCredentialEncrypted=``), else ``<data-dir>/keys/kek`` (mode 0600, created by
-``appliance init``). The file holds every KEK version still referenced, which one new
-wraps use, and, during a rotation, the pending version being rolled out.
+unit's ``LoadCredentialEncrypted=``), else the file named by the ``keys.kek_file`` setting
+(production: outside the data dir, e.g. ``/etc/appliance/keys/kek``), else
+``<data-dir>/keys/kek`` (mode 0600, created by ``appliance init``; a development default,
+since every copy of the data dir then carries the key). The file holds every KEK version
+still referenced, which one new wraps use, and, during a rotation, the pending version.
 """
 
 from __future__ import annotations
@@ -29,22 +31,30 @@ class KekLocation:
 
     path: Path
     from_credentials: bool
+    inside_data_dir: bool = False
+    """The development default: copies of the data dir (backups) carry the KEK."""
 
     @property
     def writable(self) -> bool:
-        """systemd credentials are read-only; the data-dir file is ours to rewrite."""
+        """systemd credentials are read-only; a KEK file is ours to rewrite."""
         return not self.from_credentials
 
 
-def locate_kek(data_dir: Path, environ: Mapping[str, str] | None = None) -> KekLocation:
-    """Find the KEK file: the systemd credential first, then the data dir."""
+def locate_kek(
+    data_dir: Path, environ: Mapping[str, str] | None = None, *, kek_file: str | Path = ""
+) -> KekLocation:
+    """Find the KEK file: the systemd credential, the ``keys.kek_file`` setting, the data dir."""
     env = os.environ if environ is None else environ
     credentials = env.get("CREDENTIALS_DIRECTORY")
     if credentials:
         candidate = Path(credentials) / CREDENTIAL_NAME
         if candidate.is_file():
             return KekLocation(candidate, from_credentials=True)
-    return KekLocation(data_dir / "keys" / "kek", from_credentials=False)
+    if kek_file:
+        path = Path(kek_file).expanduser()
+        inside = path.resolve().is_relative_to(data_dir.resolve())
+        return KekLocation(path, from_credentials=False, inside_data_dir=inside)
+    return KekLocation(data_dir / "keys" / "kek", from_credentials=False, inside_data_dir=True)
 
 
 @dataclass(frozen=True)

@@ -4,20 +4,27 @@ Each data key is wrapped with AES-256-GCM under the KEK, its associated data bin
 the key's kind, owner (a subject pseudonym, or a collection/space), its own version
 and the KEK version, so a wrapped key moved to another owner or row fails to unwrap.
 Unwrapped keys are cached in memory only; destroying a key drops it from the cache.
+
+Several processes share the store (the server, CLI commands): a key handed out for a new
+seal is checked against its row in the caller's write transaction, so a key destroyed or
+replaced by another process is never used to seal again (a fresh one is made instead),
+and the KEK ring is re-read when its file changed (another process rotated it).
 """
 
 from __future__ import annotations
 
 import threading
 from enum import StrEnum
+from pathlib import Path
 
 from sqlalchemy import Connection
 
 from appliance.clock import Clock
 from appliance.crypto.aead import new_key
-from appliance.crypto.kek import KekRing
+from appliance.crypto.kek import KekRing, load_kek
 from appliance.errors import KeyUnavailableError
 from appliance.store import keys as key_rows
+from appliance.store.database import TRANSACTION_SCRATCH as _VERIFIED
 from appliance.store.keys import WrappedKeyRow
 
 
@@ -46,57 +53,88 @@ class KeyRing:
         self._clock = clock
         self._cache: dict[tuple[str, str], tuple[int, bytes]] = {}
         self._lock = threading.Lock()
+        self._kek_stamp = _file_stamp(kek.location.path) if kek.location else None
 
     @property
     def kek(self) -> KekRing:
-        """The KEK ring in use."""
+        """The KEK ring in use (re-read first if another process rewrote its file)."""
+        location = self._kek.location
+        if location is not None:
+            stamp = _file_stamp(location.path)
+            if stamp is not None and stamp != self._kek_stamp:
+                self._kek = load_kek(location)
+                self._kek_stamp = stamp
         return self._kek
 
     def replace_kek(self, kek: KekRing) -> None:
         """Use a new ring (after a rotation step); cached data keys stay valid."""
         self._kek = kek
+        self._kek_stamp = _file_stamp(kek.location.path) if kek.location else None
 
     def unwrap_row(self, row: WrappedKeyRow) -> bytes:
         """Unwrap one stored key."""
         aad = binding(row.kind, row.owner, row.version, row.kek_version)
-        return self._kek.unwrap(row.kek_version, row.wrapped, aad)
+        return self.kek.unwrap(row.kek_version, row.wrapped, aad)
 
     def wrap_for(self, kind: str, owner: str, version: int, secret: bytes) -> tuple[int, bytes]:
         """Wrap ``secret`` for a row under the current wrapping KEK version."""
-        kek_version = self._kek.wrapping_version
-        _, wrapped = self._kek.wrap(secret, binding(kind, owner, version, kek_version))
+        ring = self.kek
+        kek_version = ring.wrapping_version
+        _, wrapped = ring.wrap(secret, binding(kind, owner, version, kek_version))
         return kek_version, wrapped
 
     def get(
         self, connection: Connection, kind: KeyKind, owner: str, *, create: bool = False
     ) -> tuple[int, bytes]:
-        """The (version, key) of an owner; created inside ``connection`` when asked and absent."""
+        """The (version, key) of an owner; created inside ``connection`` when asked and absent.
+
+        With ``create`` (the key is about to seal something) the cached key is checked
+        against its row first: another process may have destroyed or replaced it."""
         cached = self._cache.get((kind, owner))
-        if cached is not None:
-            return cached
+        verified: set[tuple[str, str]] = connection.info.setdefault(_VERIFIED, set())
+        if cached is not None and (not create or (kind, owner) in verified):
+            return cached  # checked already in this (write-locked) transaction
         row = key_rows.find_key(connection, kind, owner)
+        verified.add((kind, owner))
+        if row is not None and cached is not None and cached[0] == row.version:
+            return cached
         if row is None:
             if not create:
                 raise KeyUnavailableError(
                     f"no {kind} key for this owner (never created, or destroyed by erasure)"
                 )
-            secret = new_key() if kind != KeyKind.AUDIT_SIGNING else _new_signing_seed()
-            kek_version, wrapped = self.wrap_for(kind, owner, 1, secret)
-            key_rows.insert_key(
-                connection,
-                kind=kind,
-                owner=owner,
-                version=1,
-                kek_version=kek_version,
-                wrapped=wrapped,
-                now=self._clock.now(),
-            )
-            result = (1, secret)
+            self.forget(kind, owner)  # a stale cached key (destroyed elsewhere) never seals
+            result = (1, self._insert_new(connection, kind, owner, 1))
         else:
             result = (row.version, self.unwrap_row(row))
         with self._lock:
             self._cache[(kind, owner)] = result
         return result
+
+    def new_version(self, connection: Connection, kind: KeyKind, owner: str) -> tuple[int, bytes]:
+        """Replace an owner's key by a fresh one of the next version; the older versions are
+        destroyed in ``connection`` (an old snapshot sealed under them no longer opens)."""
+        row = key_rows.find_key(connection, kind, owner)
+        version = (row.version if row else 0) + 1
+        key_rows.delete_keys(connection, kind, owner)
+        secret = self._insert_new(connection, kind, owner, version)
+        with self._lock:
+            self._cache[(kind, owner)] = (version, secret)
+        return version, secret
+
+    def _insert_new(self, connection: Connection, kind: KeyKind, owner: str, version: int) -> bytes:
+        secret = new_key() if kind != KeyKind.AUDIT_SIGNING else _new_signing_seed()
+        kek_version, wrapped = self.wrap_for(kind, owner, version, secret)
+        key_rows.insert_key(
+            connection,
+            kind=kind,
+            owner=owner,
+            version=version,
+            kek_version=kek_version,
+            wrapped=wrapped,
+            now=self._clock.now(),
+        )
+        return secret
 
     def destroy(self, connection: Connection, kind: KeyKind, owner: str) -> int:
         """Destroy an owner's keys in ``connection``; the cache forgets them at once."""
@@ -113,6 +151,14 @@ class KeyRing:
         """Forget every unwrapped key."""
         with self._lock:
             self._cache.clear()
+
+
+def _file_stamp(path: Path) -> tuple[int, int, int] | None:
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return (info.st_ino, info.st_mtime_ns, info.st_size)
 
 
 def _new_signing_seed() -> bytes:

@@ -2,7 +2,9 @@
 
 The store is the source of truth. Loading a snapshot that fails its integrity check is
 refused (audited) and the index is rebuilt from the store; a snapshot that is merely
-behind (a crash after acknowledged writes) is reconciled item by item.
+behind (a crash after acknowledged writes) is reconciled item by item. Erasures made by
+other processes reach the live indexes through the change log (``ChangeFeed``), checked
+before every use.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from appliance.domain.types import Actor
 from appliance.errors import IntegrityError, KeyUnavailableError
 from appliance.index import IndexSpec, VectorIndex, load_snapshot, save_snapshot
 from appliance.observability import get_logger
+from appliance.services.changes import ChangeFeed
 from appliance.settings import IndexSettings
-from appliance.store import repository
+from appliance.store import changes, repository
 from appliance.store.database import Database
 from appliance.store.repository import CollectionRow, ItemRow
 from appliance.store.schema import index_snapshots, items
@@ -59,6 +62,14 @@ class IndexManager:
         self._live: dict[IndexId, VectorIndex] = {}
         self._dirty: set[IndexId] = set()
         self._lock = threading.RLock()
+        self.changes = ChangeFeed(
+            database=database,
+            keyring=keyring,
+            remove_rows=self.remove,
+            signal=directory / "changes.seq",
+        )
+        self.items_without_key = 0
+        """Stored items found without a data key (never silently dropped: logged, audited)."""
 
     def snapshot_path(self, collection: str, space: str) -> Path:
         """Where the encrypted snapshot of an index lives."""
@@ -67,6 +78,7 @@ class IndexManager:
     def get(self, collection: CollectionRow, space: str) -> VectorIndex:
         """The live index of a collection and space, loaded or rebuilt on first use."""
         ident = (collection.name, space)
+        self.changes.catch_up()  # erasures made by another process leave this index first
         with self._lock:
             index = self._live.get(ident)
             if index is None:
@@ -97,28 +109,56 @@ class IndexManager:
         keys = np.asarray(sorted(set(row_ids)), dtype=np.int64)
         with self._lock:
             for (name, space), index in self._live.items():
-                if name == collection and len(keys):
-                    index.remove(keys)
+                if name == collection and len(keys) and index.remove(keys):
                     index.compact()
                     self._dirty.add((name, space))
 
     def purge_snapshots(self, collection: str, spaces: Iterable[str]) -> None:
-        """Rewrite or delete snapshots that may still hold erased vectors."""
-        with self._lock:
-            for space in spaces:
-                ident = (collection, space)
-                if ident in self._live:
-                    self._save(ident, self._live[ident])
+        """Give each index a new key version (the old one destroyed, so an old snapshot in a
+        backup no longer opens with anything the store holds) and rewrite its snapshot."""
+        for space in sorted(set(spaces)):
+            ident = (collection, space)
+            owner = index_owner(collection, space)
+            with self._lock:
+                index = self._live.get(ident)
+                path = self.snapshot_path(collection, space)
+                if index is None and path.exists():
+                    with self._database.read() as connection:
+                        row = repository.get_collection(connection, collection)
+                    index = self._open(row, space)  # loaded and reconciled: erased rows leave
+                    self._live[ident] = index
+                with self._database.write() as connection:
+                    self._keyring.new_version(connection, KeyKind.INDEX, owner)
+                    changes.record(
+                        connection,
+                        kind="index-key",
+                        now=self._clock.now(),
+                        collection=collection,
+                        key_owners=[(KeyKind.INDEX.value, owner)],
+                    )
+                self.changes.announce()
+                if index is not None:
+                    self._save(ident, index)
                 else:
-                    self.snapshot_path(collection, space).unlink(missing_ok=True)
+                    path.unlink(missing_ok=True)
 
     def snapshot_all(self) -> int:
-        """Write a snapshot of every index changed since its last one; returns how many."""
-        with self._lock:
-            dirty = sorted(self._dirty)
-            for ident in dirty:
-                self._save(ident, self._live[ident])
-            return len(dirty)
+        """Write a snapshot of every index changed since its last one; returns how many.
+
+        Erasures made by other processes are applied first, and again after the save: one
+        committed while the snapshot was being written makes the index dirty again and it
+        is rewritten at once, so no snapshot keeps an erased vector."""
+        saved: set[IndexId] = set()
+        for _ in range(3):
+            self.changes.catch_up(force=True)
+            with self._lock:
+                dirty = sorted(self._dirty)
+                for ident in dirty:
+                    self._save(ident, self._live[ident])
+            saved.update(dirty)
+            if not dirty:
+                break
+        return len(saved)
 
     def _save(self, ident: IndexId, index: VectorIndex) -> None:
         collection, space = ident
@@ -217,7 +257,8 @@ class IndexManager:
                         key_version=row.key_version,
                     )
                 except KeyUnavailableError:
-                    continue  # erased: the key is gone by design
+                    self._report_missing_key(collection.name, row)
+                    continue
                 except IntegrityError as exc:
                     log.error("index.item_unreadable", collection=collection.name, error=str(exc))
                     self._audit.append(
@@ -235,6 +276,21 @@ class IndexManager:
                     row.retention_deadline.timestamp() if row.retention_deadline else None
                 )
         return vectors, keys, deadlines
+
+    def _report_missing_key(self, collection: str, row: ItemRow) -> None:
+        """An item whose key is gone (erasure removes both at once): never dropped silently."""
+        self.items_without_key += 1
+        log.error(
+            "index.item_key_missing", collection=collection, subject=row.subject, row=row.row_id
+        )
+        self._audit.append(
+            actor=Actor.operator(),
+            action="items.key_missing",
+            outcome="withheld",
+            collection=collection,
+            subject=row.subject,
+            details={"row_id": row.row_id, "key_version": row.key_version},
+        )
 
 
 def _record_snapshot(

@@ -3,8 +3,11 @@
 ``RetentionService.run`` takes every item whose ``retention_deadline`` has passed down
 the same path as subject erasure: rows deleted (SQLite secure delete, WAL folded),
 removed from the live index and compacted, snapshots rewritten, and, when a subject has
-no item left, their data key destroyed (crypto-shredding). Each erased item is audited
-by pseudonym and row id; nothing of its content is read.
+no item left, their data key destroyed (crypto-shredding). The erasure is recorded in the
+change log in the same transaction, so a running server drops the rows from its live
+indexes and the keys from its cache before its next search, ingest or snapshot; the
+indexes get new key versions and a KEK shred is scheduled, as for subject erasure. Each
+erased item is audited by pseudonym and row id; nothing of its content is read.
 
 Deadlines are fixed at ingest from the strictest retention obligation (for BIPA: 3
 years after the interaction that produced the item; an operator erases earlier when the
@@ -29,7 +32,8 @@ from appliance.domain.types import Actor, Pseudonym
 from appliance.observability import get_logger
 from appliance.policy.decisions import Decision
 from appliance.services.indexes import IndexManager
-from appliance.store import repository
+from appliance.services.keys import KeyService
+from appliance.store import changes, repository
 from appliance.store.database import Database
 from appliance.store.schema import collections, items
 
@@ -91,6 +95,7 @@ class RetentionService:
         audit: AuditTrail,
         clock: Clock,
         batch_size: int = BATCH_SIZE,
+        keys: KeyService | None = None,
     ) -> None:
         self._database = database
         self._keyring = keyring
@@ -98,6 +103,7 @@ class RetentionService:
         self._audit = audit
         self._clock = clock
         self._batch = batch_size
+        self._keys = keys
 
     @classmethod
     def for_appliance(cls, app: Appliance) -> RetentionService:
@@ -108,6 +114,7 @@ class RetentionService:
             indexes=app.indexes,
             audit=app.audit,
             clock=app.clock,
+            keys=app.keys,
         )
 
     def due(self, now: datetime | None = None) -> int:
@@ -136,6 +143,8 @@ class RetentionService:
                 self._indexes.purge_snapshots(name, {e.space for e in erased})
         if total:
             self._database.checkpoint_wal()
+        if self._keys is not None:
+            self._keys.shred_due(actor=actor, now=moment)  # earlier erasures whose shred is due
         self._audit.append(
             actor=actor,
             action="retention.run",
@@ -153,6 +162,7 @@ class RetentionService:
                     return
                 repository.delete_items(connection, [e.row_id for e in batch])
                 shredded = self._shred_emptied(connection, {e.subject for e in batch})
+                self._record_changes(connection, batch, shredded, now)
                 for item in batch:
                     self._audit.append(
                         actor=actor,
@@ -167,7 +177,35 @@ class RetentionService:
                             "key_destroyed": item.subject in shredded,
                         },
                     )
+            self._indexes.changes.announce()  # other processes: re-read the change log
             yield batch, len(shredded)
+
+    def _record_changes(
+        self,
+        connection: Connection,
+        batch: list[_Expired],
+        shredded: set[Pseudonym],
+        now: datetime,
+    ) -> None:
+        """Tell every other process (change log) and schedule the KEK shred."""
+        by_collection: dict[str, list[int]] = defaultdict(list)
+        for item in batch:
+            by_collection[item.collection].append(item.row_id)
+        moment = self._clock.now()
+        seq = None
+        for name, row_ids in sorted(by_collection.items()):
+            seq = changes.record(
+                connection, kind="rows-expired", now=moment, collection=name, row_ids=row_ids
+            )
+        if shredded:
+            seq = changes.record(
+                connection,
+                kind="keys-destroyed",
+                now=moment,
+                key_owners=[(KeyKind.SUBJECT.value, s) for s in sorted(shredded)],
+            )
+        if self._keys is not None:
+            self._keys.request_shred(connection, reason="retention", change_seq=seq, now=moment)
 
     def _expired(self, connection: Connection, now: datetime) -> list[_Expired]:
         query = (

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, select, update
+from sqlalchemy import Connection, and_, delete, select, update
 
 from appliance.domain.types import Pseudonym
 from appliance.store.schema import consents, subjects
@@ -111,4 +111,10 @@ def revoke_subject_consents(connection: Connection, subject: Pseudonym, now: dat
         .where(and_(consents.c.subject == subject, consents.c.revoked_at.is_(None)))
         .values(revoked_at=now)
     )
+    return result.rowcount or 0
+
+
+def delete_subject_consents(connection: Connection, subject: Pseudonym) -> int:
+    """Delete every consent of a subject, evidence references included (erasure)."""
+    result = connection.execute(delete(consents).where(consents.c.subject == subject))
     return result.rowcount or 0

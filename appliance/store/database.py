@@ -18,6 +18,8 @@ from sqlalchemy.pool import NullPool
 from appliance.errors import ConfigError
 
 _WRITE_FLAG = "appliance_write"
+TRANSACTION_SCRATCH = "appliance_verified_keys"
+"""``connection.info`` entry valid for one ``read``/``write`` block only (see ``KeyRing.get``)."""
 
 
 def create_store_engine(url: str, *, busy_timeout_ms: int = 10_000) -> Engine:
@@ -75,6 +77,7 @@ class Database:
         """A write transaction, committed when the block ends without error."""
         with self._writer, self.engine.connect() as connection:
             connection.info[_WRITE_FLAG] = True
+            connection.info.pop(TRANSACTION_SCRATCH, None)  # pooled connections keep info
             with connection.begin():
                 yield connection
 
@@ -82,6 +85,7 @@ class Database:
     def read(self) -> Iterator[Connection]:
         """A read-only connection (a transaction that is rolled back)."""
         with self.engine.connect() as connection:
+            connection.info.pop(TRANSACTION_SCRATCH, None)
             yield connection
 
     def checkpoint_wal(self) -> None:

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, and_, delete, func, select, update
 
-from appliance.store.schema import data_keys
+from appliance.store.schema import data_keys, shred_requests
 
 
 @dataclass(frozen=True)
@@ -119,3 +119,58 @@ def iter_all(connection: Connection) -> Iterator[WrappedKeyRow]:
     """Every wrapped key (tests and integrity sweeps)."""
     for record in connection.execute(select(data_keys).order_by(data_keys.c.id)):
         yield _row(record)
+
+
+# -- pending KEK shreds ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ShredRequest:
+    """A pending KEK shred: an erasure that backups still hold until the KEK rotates."""
+
+    id: int
+    reason: str
+    requested_at: datetime
+    due_at: datetime
+
+
+def request_shred(
+    connection: Connection,
+    *,
+    reason: str,
+    change_seq: int | None,
+    now: datetime,
+    due_at: datetime,
+) -> int:
+    """Record that the KEK must rotate by ``due_at``; returns the request id."""
+    result = connection.execute(
+        shred_requests.insert().values(
+            reason=reason, change_seq=change_seq, requested_at=now, due_at=due_at
+        )
+    )
+    return int(result.inserted_primary_key[0])
+
+
+def pending_shreds(connection: Connection) -> list[ShredRequest]:
+    """Every shred request not yet carried out, oldest due first."""
+    query = (
+        select(shred_requests)
+        .where(shred_requests.c.done_at.is_(None))
+        .order_by(shred_requests.c.due_at, shred_requests.c.id)
+    )
+    return [
+        ShredRequest(int(r.id), r.reason, r.requested_at, r.due_at)
+        for r in connection.execute(query)
+    ]
+
+
+def complete_shreds(
+    connection: Connection, up_to_id: int, *, now: datetime, kek_version: int
+) -> int:
+    """Mark pending requests up to ``up_to_id`` done by the rotation to ``kek_version``."""
+    result = connection.execute(
+        update(shred_requests)
+        .where(and_(shred_requests.c.done_at.is_(None), shred_requests.c.id <= up_to_id))
+        .values(done_at=now, kek_version=kek_version)
+    )
+    return result.rowcount or 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, inspect, select
+from sqlalchemy import Connection, inspect, select, text
 
 from appliance.clock import Clock
 from appliance.errors import ConfigError
@@ -45,10 +45,58 @@ def _v3_index_snapshots(connection: Connection) -> None:
     schema.metadata.create_all(connection, tables=[schema.index_snapshots])
 
 
+# Today's items columns, frozen: later versions change the table with their own migrations.
+_V4_ITEMS_COLUMNS = (
+    "row_id, item_id, collection_id, subject, modality, policy_labels, obligations, "
+    "retention_deadline, created_at, last_access_at, space_version, key_version, "
+    "vector_ct, metadata_ct"
+)
+_V4_ITEMS_COPY = f"INSERT INTO items_v4 ({_V4_ITEMS_COLUMNS}) SELECT {_V4_ITEMS_COLUMNS} FROM items"  # noqa: S608 constants only
+_V4_ITEMS_TABLE = """
+CREATE TABLE items_v4 (
+    row_id INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+    item_id VARCHAR(128) NOT NULL,
+    collection_id INTEGER NOT NULL,
+    subject VARCHAR(40) NOT NULL,
+    modality VARCHAR(16) NOT NULL,
+    policy_labels JSON NOT NULL,
+    obligations JSON NOT NULL,
+    retention_deadline DATETIME,
+    created_at DATETIME NOT NULL,
+    last_access_at DATETIME,
+    space_version VARCHAR(80) NOT NULL,
+    key_version INTEGER NOT NULL,
+    vector_ct BLOB NOT NULL,
+    metadata_ct BLOB NOT NULL,
+    CONSTRAINT uq_items_collection_item UNIQUE (collection_id, item_id),
+    FOREIGN KEY(collection_id) REFERENCES collections (id),
+    FOREIGN KEY(subject) REFERENCES subjects (pseudonym)
+)
+"""
+
+
+def _v4_never_reused_ids(connection: Connection) -> None:
+    """Items get AUTOINCREMENT row ids (SQLite otherwise reuses the highest freed id, so an
+    erased item's index key could come back as another subject's item); the change log and
+    the pending-shred table arrive with it."""
+    if connection.dialect.name == "sqlite":
+        connection.execute(text(_V4_ITEMS_TABLE))
+        connection.execute(text(_V4_ITEMS_COPY))
+        connection.execute(text("DROP TABLE items"))
+        connection.execute(text("ALTER TABLE items_v4 RENAME TO items"))
+        connection.execute(text("CREATE INDEX ix_items_subject ON items (subject)"))
+        connection.execute(text("CREATE INDEX ix_items_deadline ON items (retention_deadline)"))
+    # elsewhere (PostgreSQL) identity sequences never hand out a value twice
+    schema.metadata.create_all(connection, tables=[schema.change_log, schema.shred_requests])
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema: keys, subjects, collections, items, consents", _v1_initial),
     Migration(2, "API bearer tokens (hashed), roles, expiry, revocation", _v2_api_tokens),
     Migration(3, "latest snapshot id per index (rollback protection)", _v3_index_snapshots),
+    Migration(
+        4, "never-reused item row ids; erasure change log; pending KEK shreds", _v4_never_reused_ids
+    ),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
 from appliance.domain.types import Pseudonym
 from appliance.errors import ConflictError, NotFoundError
-from appliance.store.schema import collections, items, subjects
+from appliance.store.schema import collections, data_keys, items, subjects
 
 
 @dataclass(frozen=True)
@@ -229,4 +229,11 @@ def count_items(connection: Connection, collection_id: int | None = None) -> int
     query = select(func.count()).select_from(items)
     if collection_id is not None:
         query = query.where(items.c.collection_id == collection_id)
+    return int(connection.execute(query).scalar_one())
+
+
+def count_items_without_key(connection: Connection) -> int:
+    """Items whose subject has no data key: unreadable, so reported (never dropped silently)."""
+    keyed = select(data_keys.c.owner).where(data_keys.c.kind == "subject")
+    query = select(func.count()).select_from(items).where(items.c.subject.not_in(keyed))
     return int(connection.execute(query).scalar_one())

@@ -100,6 +100,7 @@ items = Table(
     Column("vector_ct", LargeBinary, nullable=False),
     Column("metadata_ct", LargeBinary, nullable=False),
     UniqueConstraint("collection_id", "item_id", name="uq_items_collection_item"),
+    sqlite_autoincrement=True,  # a row id (the index key) is never reused, even after erasure
 )
 Index("ix_items_subject", items.c.subject)
 Index("ix_items_deadline", items.c.retention_deadline)
@@ -140,3 +141,32 @@ index_snapshots = Table(
     Column("count", Integer, nullable=False),
     Column("saved_at", UtcDateTime(), nullable=False),
 )
+
+change_log = Table(
+    "change_log",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("collection", String(63)),
+    Column("subject", String(40)),
+    Column("row_ids", JSON, nullable=False),
+    Column("key_owners", JSON, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    sqlite_autoincrement=True,
+)
+"""Append-only record of erasures, read by every process holding indexes or key caches."""
+
+shred_requests = Table(
+    "shred_requests",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("reason", String(32), nullable=False),
+    Column("change_seq", Integer),
+    Column("requested_at", UtcDateTime(), nullable=False),
+    Column("due_at", UtcDateTime(), nullable=False),
+    Column("done_at", UtcDateTime()),
+    Column("kek_version", Integer),
+    sqlite_autoincrement=True,
+)
+"""Pending KEK shreds: a rotation that retires the KEK versions an erasure left in backups."""
+Index("ix_shred_requests_pending", shred_requests.c.done_at, shred_requests.c.due_at)

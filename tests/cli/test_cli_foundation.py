@@ -105,7 +105,11 @@ def test_subjects_delete_reports_erased_items(
         space="s",
     )
     app.close()
-    code, out, _ = run(capsys, "--data-dir", str(data_dir), "subjects", "delete", "MRN-9")
+    ids = data_dir.parent / "ids.txt"
+    ids.write_text("MRN-9\n")
+    code, out, _ = run(
+        capsys, "--data-dir", str(data_dir), "subjects", "delete", "--file", str(ids)
+    )
     assert code == 0 and json.loads(out) == {"deleted": 4}
     code, out, _ = run(capsys, "--data-dir", str(data_dir), "status", "--json")
     assert json.loads(out)["audit"]["intact"] is True

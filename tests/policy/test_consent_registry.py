@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -202,18 +203,22 @@ def test_consents_cli_grant_list_revoke(
     appliance: Appliance,
     capsys: pytest.CaptureFixture[str],
     isolated_cli: None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """`consents grant|list|revoke` round trip: JSON out, audited, unknown id exits 1."""
+    """`consents grant|list|revoke` round trip (subject ids on stdin, refused as arguments):
+    JSON out, audited, unknown id exits 1."""
     appliance.close()
     base = ["--data-dir", str(appliance.settings.data_dir), "consents"]
 
-    def run(*argv: str) -> tuple[int, str, str]:
+    def run(*argv: str, stdin: str = "") -> tuple[int, str, str]:
+        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
         return run_appliance(capsys, *base, *argv)
 
     capsys.readouterr()
+    code, _, err = run("list", VISITOR, "--json")
+    assert code == 1 and "not taken as command-line arguments" in err and VISITOR not in err
     code, out, _ = run(
         "grant",
-        VISITOR,
         "--purpose",
         "operations",
         "--category",
@@ -222,10 +227,11 @@ def test_consents_cli_grant_list_revoke(
         EVIDENCE,
         "--expires",
         "2027-01-01",
+        stdin=VISITOR + "\n",
     )
     assert code == 0
     consent_id = json.loads(out)["consent_id"]
-    code, out, _ = run("list", VISITOR, "--json")
+    code, out, _ = run("list", "--json", stdin=VISITOR + "\n")
     listed = json.loads(out)
     assert [(c["consent_id"], c["expires_at"]) for c in listed] == [
         (consent_id, "2027-01-01T00:00:00.000000Z")
@@ -239,13 +245,13 @@ def test_consents_cli_grant_list_revoke(
     assert code == 1 and "consent 424242 does not exist" in err
     code, _, err = run(
         "grant",
-        VISITOR,
         "--purpose",
         "operations",
         "--category",
         "bipa.iris",
         "--evidence",
         EVIDENCE,
+        stdin=VISITOR + "\n",
     )
     assert code == 1 and "not in the policy" in err
     trail = (appliance.settings.data_dir / "audit" / "trail.jsonl").read_text()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
@@ -9,7 +10,7 @@ from sqlalchemy import func, select
 
 from appliance.crypto.keyring import KeyKind
 from appliance.domain.findings import FindingKind
-from appliance.errors import KeyUnavailableError
+from appliance.errors import InvalidInputError, KeyUnavailableError
 from appliance.policy import PolicyEngine, RequestContext
 from appliance.services.consent import ConsentService
 from appliance.store.schema import items
@@ -84,16 +85,21 @@ def test_cli_subjects_delete_is_idempotent_and_leaves_no_raw_id(
     engine: PolicyEngine,
     capsys: pytest.CaptureFixture[str],
     isolated_cli: None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """`appliance subjects delete ID` prints the count, then 0; stdout/stderr/trail hold no id."""
+    """`appliance subjects delete` (id on stdin) prints the count, then 0; stdout, stderr and
+    the trail hold no id; an id given as an argument is refused before anything happens."""
     from appliance.cli.main import cli
 
     _populate(appliance, engine)
     appliance.close()
     capsys.readouterr()
-    argv = ["--data-dir", str(appliance.settings.data_dir), "subjects", "delete", VISITOR]
+    argv = ["--data-dir", str(appliance.settings.data_dir), "subjects", "delete"]
+    with pytest.raises(InvalidInputError, match="not taken as command-line arguments"):
+        cli.main(args=[*argv, VISITOR], prog_name="appliance", standalone_mode=False)
     outputs = []
     for _ in range(2):
+        monkeypatch.setattr("sys.stdin", io.StringIO(VISITOR + "\n"))
         cli.main(args=argv, prog_name="appliance", standalone_mode=False)
         out, err = capsys.readouterr()
         outputs.append(json.loads(out))
@@ -101,3 +107,18 @@ def test_cli_subjects_delete_is_idempotent_and_leaves_no_raw_id(
     assert outputs == [{"deleted": 3}, {"deleted": 0}]
     text = (appliance.settings.data_dir / "audit" / "trail.jsonl").read_text()
     assert text.count('"subjects.erase"') == 2 and "Lovelace" not in text
+
+
+def test_erasure_deletes_consent_rows_and_their_evidence_references(
+    appliance: Appliance, engine: PolicyEngine
+) -> None:
+    """After erasure no consent row (evidence reference included) of the subject is left in
+    the database file; another subject's consent stays."""
+    consents = _populate(appliance, engine)
+    appliance.erasure.erase_subject(VISITOR, actor=OPERATOR)
+    appliance.database.checkpoint_wal()
+    assert consents.list(VISITOR) == []
+    assert len(consents.list(OTHER)) == 1
+    raw = (appliance.settings.data_dir / "appliance.db").read_bytes()
+    assert b"DMS:release/0" not in raw
+    assert b"DMS:release/1" in raw

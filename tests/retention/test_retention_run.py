@@ -206,3 +206,36 @@ def test_cli_retention_run_with_now_erases_and_prints_json(
     assert code == 0 and out.startswith("erased 0 item(s)")
     text = (appliance.settings.data_dir / "audit" / "trail.jsonl").read_text()
     assert text.count('"retention.erase"') == 3 and VISITOR not in text
+
+
+def test_retention_run_in_another_process_reaches_the_servers_index_and_schedules_a_shred(
+    appliance: Appliance, clock: FixedClock, engine: PolicyEngine
+) -> None:
+    """`retention run` from the timer's own process (a second opened appliance): the serving
+    one drops the expired rows from its live index and the shredded key from its cache at its
+    next maintenance tick, and the run records a KEK shred request."""
+    from appliance.store.repository import get_collection
+    from appliance.wiring import open_appliance
+
+    _populate(appliance, engine)
+    with appliance.database.read() as connection:
+        faces = get_collection(connection, "faces")
+        doomed = [
+            int(r)
+            for r in connection.execute(
+                select(items.c.row_id).where(items.c.retention_deadline.is_not(None))
+            ).scalars()
+        ]
+    live = appliance.indexes.get(faces, SPACE)
+    assert sum(row in live for row in doomed) == 2
+    clock.advance(timedelta(days=800))
+    timer = open_appliance(appliance.settings, clock=clock, environ={})
+    try:
+        assert RetentionService.for_appliance(timer).run() == 3
+        assert timer.keys.status().shreds_pending == 1
+    finally:
+        timer.close()
+    appliance.maintain()
+    assert not any(row in live for row in doomed)
+    with appliance.database.read() as connection, pytest.raises(KeyUnavailableError):
+        appliance.keyring.get(connection, KeyKind.SUBJECT, appliance.pseudonymize(VISITOR))

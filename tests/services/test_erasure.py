@@ -129,3 +129,103 @@ def test_snapshots_after_erasure_hold_no_erased_vector(appliance: Appliance) -> 
         if stored is not None:
             for vector in gone:
                 assert not np.any(np.all(np.isclose(stored, vector, atol=1e-6), axis=1))
+
+
+def test_store_after_erasure_elsewhere_seals_under_a_fresh_key(appliance: Appliance) -> None:
+    """A second opened appliance (another process) erases a subject whose key this one has
+    cached; the next item of that subject is sealed under a new key and stays readable."""
+    from appliance.wiring import open_appliance
+
+    appliance.collections.create("notes", DIMENSION, OPERATOR)
+    first, later = unit_vectors(2, seed=40)
+    appliance.items.store(
+        "notes", new_items("MRN-X", first[None], "x"), actor=OPERATOR, space=SPACE
+    )
+    other = open_appliance(appliance.settings, clock=appliance.clock, environ={})
+    try:
+        assert other.erasure.erase_subject("MRN-X", actor=OPERATOR) == 1
+    finally:
+        other.close()
+    appliance.items.store(
+        "notes", new_items("MRN-X", later[None], "y"), actor=OPERATOR, space=SPACE
+    )
+    assert set(read_all_vectors(appliance.settings)) == {"y-0"}
+    hits = appliance.items.search("notes", first, k=5, actor=OPERATOR, space=SPACE)
+    assert [h.item_id for h in hits] == ["y-0"]
+
+
+def test_erasure_elsewhere_leaves_this_processs_index_and_key_cache(appliance: Appliance) -> None:
+    """After another process erases a subject, this process's next search drops their rows
+    from its live index and their key from its cache (the change log)."""
+    from appliance.crypto.keyring import KeyKind
+    from appliance.wiring import open_appliance
+
+    gone, _ = _populate(appliance)
+    gone_rows = _row_ids_of(appliance, "g")
+    other = open_appliance(appliance.settings, clock=appliance.clock, environ={})
+    try:
+        other.erasure.erase_subject("MRN-GONE", actor=OPERATOR)
+    finally:
+        other.close()
+    appliance.items.search("notes", gone[0], k=3, actor=OPERATOR, space=SPACE)
+    index = appliance.indexes.get(appliance.collections.get("notes"), SPACE)
+    assert not any(row in index for row in gone_rows)
+    pseudonym = appliance.pseudonymize("MRN-GONE")
+    with appliance.database.read() as connection, pytest.raises(KeyUnavailableError):
+        appliance.keyring.get(connection, KeyKind.SUBJECT, pseudonym)
+
+
+def test_purge_gives_the_index_a_new_key_version_and_destroys_the_old(
+    appliance: Appliance,
+) -> None:
+    """Erasure replaces every touched index key by the next version; an old snapshot no
+    longer opens with any index key the store holds."""
+    _populate(appliance)
+    old_snapshot = appliance.settings.data_dir.parent / "old.snap"
+    shutil.copy(appliance.indexes.snapshot_path("notes", SPACE), old_snapshot)
+    appliance.erasure.erase_subject("MRN-GONE", actor=OPERATOR)
+    with appliance.database.read() as connection:
+        rows = [r for r in key_rows.iter_all(connection) if r.owner == index_owner("notes", SPACE)]
+        assert [r.version for r in rows] == [2]
+        keyring = KeyRing(load_kek(locate_kek(appliance.settings.data_dir, {})), appliance.clock)
+        key = keyring.unwrap_row(rows[0])
+    with pytest.raises(IntegrityError):
+        load_snapshot(old_snapshot, key, collection="notes", space=SPACE)
+    assert len(load_snapshot(appliance.indexes.snapshot_path("notes", SPACE), key,
+                             collection="notes", space=SPACE)) == 5  # fmt: skip
+
+
+def test_an_item_without_its_key_is_reported_not_dropped_silently(appliance: Appliance) -> None:
+    """A stored item whose subject key is missing is counted, logged and audited when the
+    index is rebuilt, never skipped in silence."""
+    from appliance.store.repository import count_items_without_key
+    from appliance.testing import capture_events
+    from appliance.wiring import open_appliance
+
+    _populate(appliance)
+    pseudonym = appliance.pseudonymize("MRN-GONE")
+    with appliance.database.write() as connection:
+        key_rows.delete_keys(connection, "subject", pseudonym)  # damage, not an erasure
+        assert count_items_without_key(connection) == 5
+    appliance.close()
+    for path in (appliance.settings.data_dir / "index").rglob("*.snap"):
+        path.unlink()
+    reopened = open_appliance(appliance.settings, clock=appliance.clock, environ={})
+    try:
+        with capture_events() as events:
+            reopened.indexes.get(reopened.collections.get("notes"), SPACE)
+        assert reopened.indexes.items_without_key == 3
+        assert sum(e["event"] == "index.item_key_missing" for e in events) == 3
+    finally:
+        reopened.close()
+    trail = (appliance.settings.data_dir / "audit" / "trail.jsonl").read_text()
+    assert trail.count('"items.key_missing"') == 3
+
+
+def _row_ids_of(app: Appliance, prefix: str) -> list[int]:
+    with app.database.read() as connection:
+        return [
+            int(r.row_id)
+            for r in connection.execute(select(items.c.row_id, items.c.item_id))
+            if r.item_id.startswith(prefix)
+        ]

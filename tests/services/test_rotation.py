@@ -93,3 +93,22 @@ def test_rotation_refuses_while_another_process_holds_the_data_dir(appliance: Ap
     """An exclusive rotation cannot start while the appliance is open elsewhere."""
     with pytest.raises(ConfigError, match="stop the service"):
         open_appliance(appliance.settings, environ={}, exclusive=True)
+
+
+def test_a_process_with_a_stale_kek_ring_follows_a_rotation_made_elsewhere(
+    appliance: Appliance,
+) -> None:
+    """Another process rotates the KEK and retires version 1 while this one is open: keys
+    this one creates afterwards wrap under the new version and survive a reopen."""
+    expected = _populate(appliance, subjects=2)
+    other = open_appliance(appliance.settings, clock=appliance.clock, environ={})
+    try:
+        other.keys.rotate(actor=OPERATOR)
+    finally:
+        other.close()
+    assert load_kek(appliance.kek_location).keys.keys() == {2}
+    fresh = unit_vectors(1, seed=300)
+    appliance.items.store("notes", new_items("NEW", fresh, "new"), actor=OPERATOR, space="x")
+    expected["new-0"] = fresh[0]
+    assert appliance.keys.status().keys_by_kek_version.keys() == {2}
+    _assert_all_readable(appliance, expected)
