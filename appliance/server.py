@@ -26,6 +26,7 @@ from appliance.observability import get_logger
 from appliance.policy import PolicyEngine
 from appliance.services.consent import ConsentService
 from appliance.services.ingest import EmbeddingService, IngestService, Screening
+from appliance.services.search import SearchService
 from appliance.settings import ServerSettings, Settings
 from appliance.wiring import Appliance, open_appliance
 
@@ -47,6 +48,7 @@ def build_state(app: Appliance, *, policies_dir: Path | None = None) -> ApiState
         encoder_settings=settings.encoders,
         clock=app.clock,
         dicom_uid_key=_derived_secret(app, b"dicom-uid-replacement"),
+        noise_key=_derived_secret(app, b"defence-noise"),
     )
     store = ModelStore(settings.models_dir)
 
@@ -65,6 +67,7 @@ def build_state(app: Appliance, *, policies_dir: Path | None = None) -> ApiState
         ),
         embeddings=EmbeddingService(screening=screening, audit=app.audit),
         consent=consent,
+        search=SearchService(screening=screening, items=app.items, audit=app.audit),
     )
 
 

@@ -112,4 +112,4 @@ def test_gaussian_noise_moves_vectors_but_keeps_them_unit_length() -> None:
     assert not np.allclose(defended, vectors)
     assert np.all(np.sum(defended * vectors, axis=1) > 0.8)
     with pytest.raises(UnknownDefenceError):
-        apply_defences(vectors, [("nope", {})])
+        apply_defences(vectors, [("nope", {})], rng)
