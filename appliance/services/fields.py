@@ -20,10 +20,10 @@ from appliance.domain.types import Modality
 from appliance.errors import InvalidInputError
 from appliance.policy.decisions import Decision, RequireDeidentification
 from appliance.services.admission import redact_text
+from appliance.services.items import MAX_ITEM_ID_CHARS
 
 MAX_SCREENED_CHARS = 64 * 1024
 MAX_DEPTH = 16
-MAX_ITEM_ID_CHARS = 128
 
 TextDetector = Callable[[str], Sequence[Finding]]
 Path = tuple[str | int, ...]

@@ -16,6 +16,7 @@ from appliance.audit import AuditTrail
 from appliance.domain.types import Actor, Modality, SearchHit
 from appliance.errors import ApplianceError, InvalidInputError
 from appliance.policy.decisions import ConsentState, RequestContext
+from appliance.services.ingest import Encoders
 from appliance.services.items import ItemService
 from appliance.services.screening import Screening
 
@@ -47,7 +48,7 @@ class SearchService:
         *,
         k: int,
         actor: Actor,
-        encoders: Any,
+        encoders: Encoders,
         modalities: Sequence[Modality] | None = None,
         metadata_filter: dict[str, Any] | None = None,
         subject_id: str | None = None,
