@@ -86,6 +86,10 @@ def test_research_metadata_and_id_never_reach_a_query_caller_or_the_disk(
     disk = _store_bytes(served.appliance)
     for identifier in (b"MRN88442211", b"88442211", b"Jane Doe"):
         assert identifier not in disk
+    served.appliance.indexes.snapshot_all()
+    for path in served.appliance.settings.data_dir.rglob("*"):  # trail, snapshots, keys
+        if path.is_file():
+            assert b"88442211" not in path.read_bytes(), path
 
 
 def test_ids_allowed_to_be_shown_come_back_but_are_never_stored_in_the_clear(
