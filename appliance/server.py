@@ -28,6 +28,7 @@ from appliance.observability import adopt_library_loggers, get_logger
 from appliance.policy import PolicyEngine
 from appliance.services.consent import ConsentService
 from appliance.services.ingest import EmbeddingService, IngestService, Screening
+from appliance.services.search import SearchService
 from appliance.settings import ApiSettings, ServerSettings, Settings
 from appliance.wiring import Appliance, open_appliance, remove_stale_snapshot_temps
 
@@ -49,6 +50,7 @@ def build_state(app: Appliance, *, policies_dir: Path | None = None) -> ApiState
         encoder_settings=settings.encoders,
         clock=app.clock,
         dicom_uid_key=_derived_secret(app, b"dicom-uid-replacement"),
+        noise_key=_derived_secret(app, b"defence-noise"),
     )
     store = ModelStore(settings.models_dir)
 
@@ -69,6 +71,7 @@ def build_state(app: Appliance, *, policies_dir: Path | None = None) -> ApiState
         ),
         embeddings=EmbeddingService(screening=screening, audit=app.audit),
         consent=consent,
+        search=SearchService(screening=screening, items=app.items, audit=app.audit),
     )
 
 

@@ -29,6 +29,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "not_ready": 503,
     "unsupported_media": 415,
     "policy_denied": 403,
+    "query_refused": 403,
     "unavailable": 503,
     "timeout": 504,
     "encoder_failed": 503,

@@ -15,9 +15,10 @@ from appliance.api.errors import ApiError
 from appliance.api.payloads import decode_input, parse_modality
 from appliance.api.state import ApiState
 from appliance.domain.roles import Permission
-from appliance.errors import ApplianceError, InvalidInputError
+from appliance.errors import ApplianceError
 from appliance.policy.decisions import RequestContext
 from appliance.services.ingest import IngestItem, ItemOutcome
+from appliance.services.search import DEFAULT_QUERY_CONTEXT
 
 MAX_ITEMS_PER_BATCH = 256
 MAX_ROW_ID = 2**63 - 1  # SQLite's INTEGER range: a larger id is a 4xx, not an overflow
@@ -44,20 +45,24 @@ class IngestBody:
 
 @dataclass
 class QueryIn:
-    """The query of a search, in any modality."""
+    """The query of a search, in any modality; ``subject_id`` names the person it shows
+    when their consents should count (a BIPA written release, say)."""
 
     modality: str
     data: str
+    subject_id: str | None = None
 
 
 @dataclass
 class SearchBody:
-    """POST /v1/collections/{c}/search."""
+    """POST /v1/collections/{c}/search; ``context`` is the query's own (default: a patient,
+    for treatment, in a health-care setting)."""
 
     query: QueryIn
     k: int = 10
     modalities: list[str] | None = None
     filter: dict[str, Any] | None = None
+    context: dict[str, Any] | None = None
 
 
 @dataclass
@@ -148,25 +153,27 @@ def search(
     api: NamedDependency[ApiState],
     request: Request[Any, Any, Any],
 ) -> dict[str, Any]:
-    """Nearest items in any modality that the caller may see."""
+    """Nearest items in any modality that the caller may see; the query is screened
+    first and a refused one is a 403 ``query_refused``."""
     actor = current_actor(request)
     encoders = api.require("encoders")
+    service = api.require("search")
     api.appliance.collections.get(collection)
     wanted = [parse_modality(m, field="modalities") for m in data.modalities or ()] or None
-    payload = decode_input(data.query.modality, data.query.data, field="query.data")
-    results = encoders.engine(data.query.modality).encode_items([payload])
-    if results.errors:
-        error = results.errors[0]
-        raise InvalidInputError(f"query: {error.message}", remedy=error.remedy)
-    hits = api.appliance.items.search(
+    modality = parse_modality(data.query.modality, field="query.modality")
+    payload = decode_input(modality, data.query.data, field="query.data")
+    context = RequestContext.from_mapping(data.context or DEFAULT_QUERY_CONTEXT, modality=modality)
+    hits = service.search(
         collection,
-        results.vectors[0],
+        modality,
+        payload,
+        context,
         k=data.k,
         actor=actor,
-        space=encoders.space_version,
+        encoders=encoders,
         modalities=wanted,
-        viewer_role=actor.role,
         metadata_filter=data.filter,
+        subject_id=data.query.subject_id,
     )
     return {
         "results": [

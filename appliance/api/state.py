@@ -18,6 +18,7 @@ from appliance.errors import ApplianceError
 from appliance.observability import get_logger
 from appliance.services.consent import ConsentService
 from appliance.services.ingest import EmbeddingService, IngestService, Screening
+from appliance.services.search import SearchService
 from appliance.wiring import Appliance
 
 log = get_logger(__name__)
@@ -52,6 +53,7 @@ class ApiState:
     ingest: IngestService | None = None
     embeddings: EmbeddingService | None = None
     consent: ConsentService | None = None
+    search: SearchService | None = None
 
     def require(self, what: str) -> Any:
         """A configured service, or a 503 saying the appliance serves no such thing yet."""

@@ -1,4 +1,5 @@
-"""Subject pseudonyms: a keyed HMAC of the raw subject id; the raw id is never stored."""
+"""Keyed pseudonyms: of raw subject ids (never stored) and of client item ids (stored as
+``it_`` references, so an id such as ``MRN88442211-note`` never sits in the clear)."""
 
 from __future__ import annotations
 
@@ -29,3 +30,12 @@ class Pseudonymizer:
             raise InvalidInputError(f"subject_id is longer than {MAX_SUBJECT_ID_CHARS} characters")
         digest = hmac.new(self._key, b"subject:" + normalised.encode(), hashlib.sha256)
         return Pseudonym("ps_" + digest.hexdigest()[:32])
+
+    def item_reference(self, collection: str, item_id: str) -> str:
+        """The stored reference of a client's item id in ``collection``: ``it_`` + a keyed
+        HMAC. Deterministic, so a re-sent id finds its item (and a duplicate conflicts)."""
+        if not isinstance(item_id, str) or not item_id:
+            raise InvalidInputError("item id must be a non-empty string")
+        message = b"item:" + collection.encode() + b"\x00" + item_id.encode()
+        digest = hmac.new(self._key, message, hashlib.sha256)
+        return "it_" + digest.hexdigest()[:40]

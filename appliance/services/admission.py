@@ -79,7 +79,9 @@ def admit(
     for obligation in decision.obligations:
         if not isinstance(obligation, RequireDeidentification):
             continue
-        cleaned = _deidentify(modality, payload, findings, dicom_uid_key)
+        # nothing found in the content itself (the obligation came from its metadata or
+        # id): nothing to remove from it
+        cleaned = _deidentify(modality, payload, findings, dicom_uid_key) if findings else payload
         if cleaned is None:
             return Admission(
                 False,

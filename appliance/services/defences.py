@@ -2,10 +2,23 @@
 
 A policy's ``apply_defence`` obligation names one; an unknown name fails closed (the
 input is refused), so a typo in a site policy never silently ships raw vectors.
+
+Randomness is fixed per input: ``input_rng`` seeds the generator with a keyed hash of
+the space version, the modality and the input itself (text with its whitespace
+normalised, as the tokenisers see it; image and audio bytes as sent). Sending one input
+256 times therefore returns one noisy vector 256 times, and averaging the copies removes
+nothing. The key is derived from the appliance's KEK-protected keys, so nobody outside
+can predict the noise and subtract it. The limit: an input altered in any other way (a
+word, a pixel, a re-encoded file) draws independent noise, so an attacker who can make
+many variants of one input with the same clean embedding can still average over them.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import re
+import unicodedata
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -41,13 +54,32 @@ def _normalised(vectors: np.ndarray) -> np.ndarray:
 DEFENCES: dict[str, Defence] = {"gaussian_noise": gaussian_noise}
 
 
+def canonical_input(payload: bytes | str) -> bytes:
+    """The bytes the noise of an input is keyed on: NFC text with whitespace runs collapsed
+    (the encoders' tokenisers do the same), or the raw bytes of an image or audio clip."""
+    if isinstance(payload, str):
+        text = re.sub(r"\s+", " ", unicodedata.normalize("NFC", payload)).strip()
+        return b"text:" + text.encode("utf-8")
+    return b"bytes:" + bytes(payload)
+
+
+def input_rng(key: bytes, space: str, modality: str, payload: bytes | str) -> np.random.Generator:
+    """The generator of one input's defence noise: the same input, space and key always
+    give the same draws."""
+    digest = hmac.new(key, b"defence-noise|", hashlib.sha256)
+    digest.update(space.encode() + b"|" + modality.encode() + b"|")
+    digest.update(canonical_input(payload))
+    return np.random.default_rng(int.from_bytes(digest.digest(), "big"))
+
+
 def apply_defences(
     vectors: np.ndarray,
     defences: list[tuple[str, Mapping[str, Any]]],
-    rng: np.random.Generator | None = None,
+    rng: np.random.Generator,
 ) -> np.ndarray:
-    """Apply each named defence in order; ``UnknownDefenceError`` for a name we lack."""
-    generator = rng or np.random.default_rng()
+    """Apply each named defence in order with ``rng`` (use ``input_rng``: fresh randomness
+    per call can be averaged away); ``UnknownDefenceError`` for a name we lack."""
+    generator = rng
     out = np.asarray(vectors, dtype=np.float32)
     for name, params in defences:
         defence = DEFENCES.get(name)

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, delete, select
 from appliance.audit import AuditTrail
 from appliance.clock import Clock
 from appliance.crypto.keyring import KeyKind, KeyRing
-from appliance.crypto.records import open_vector
+from appliance.crypto.records import RecordBinding, open_item_vector
 from appliance.domain.types import Actor
 from appliance.errors import IntegrityError, KeyUnavailableError
 from appliance.index import IndexSpec, VectorIndex, load_snapshot, save_snapshot
@@ -249,13 +249,8 @@ class IndexManager:
             for row in rows:
                 try:
                     _, key = self._keyring.get(connection, KeyKind.SUBJECT, row.subject)
-                    vector = open_vector(
-                        key,
-                        row.vector_ct,
-                        collection=collection.name,
-                        item_id=row.item_id,
-                        key_version=row.key_version,
-                    )
+                    binding = RecordBinding.of_row(row, collection.name)
+                    vector = open_item_vector(key, row.vector_ct, binding)
                 except KeyUnavailableError:
                     self._report_missing_key(collection.name, row)
                     continue

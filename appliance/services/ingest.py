@@ -9,24 +9,28 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 
 from appliance.audit import AuditTrail
-from appliance.clock import Clock
 from appliance.crypto.pseudonym import Pseudonymizer
 from appliance.domain.types import Actor, Modality
 from appliance.errors import ApplianceError, InvalidInputError
-from appliance.policy.classify import Classification, classify
-from appliance.policy.decisions import ConsentState, RequestContext
-from appliance.policy.engine import PolicyEngine
-from appliance.services.admission import Admission, admit
-from appliance.services.consent import ConsentService
-from appliance.services.defences import apply_defences
+from appliance.policy.decisions import RequestContext
 from appliance.services.items import ItemService, NewItem
-from appliance.settings import EncoderSettings
+from appliance.services.screening import Screened, Screening
+
+__all__ = [
+    "EmbeddingService",
+    "IngestItem",
+    "IngestService",
+    "ItemOutcome",
+    "PolicyDeniedError",
+    "Screened",
+    "Screening",
+]
 
 
 class Encoders(Protocol):
@@ -69,65 +73,6 @@ class ItemOutcome:
         return out
 
 
-@dataclass(frozen=True)
-class Screened:
-    """An input after detection, decision and admission."""
-
-    classification: Classification
-    admission: Admission
-
-
-class Screening:
-    """Detect and decide on one input under a context and the subject's consents."""
-
-    def __init__(
-        self,
-        *,
-        policy: PolicyEngine,
-        consent: ConsentService,
-        encoder_settings: EncoderSettings,
-        clock: Clock,
-        dicom_uid_key: bytes | None = None,
-    ) -> None:
-        self.policy = policy
-        self._dicom_uid_key = dicom_uid_key
-        self._consent = consent
-        self._settings = encoder_settings
-        self._clock = clock
-
-    def screen(
-        self,
-        modality: Modality,
-        payload: bytes | str,
-        context: RequestContext,
-        consents: ConsentState | None = None,
-    ) -> Screened:
-        """Classify (nothing stored) and work out what may be embedded."""
-        data = payload.encode("utf-8") if isinstance(payload, str) else payload
-        found = classify(
-            data,
-            engine=self.policy,
-            context=replace(context, modality=modality),
-            encoder_settings=self._settings,
-            modality=modality,
-            consents=consents,
-            now=self._clock.now(),
-        )
-        if found.modality is not modality:
-            raise InvalidInputError(f"the bytes are not {modality.value}")
-        assert found.decision is not None
-        admission = admit(
-            found.decision, modality, payload, found.findings, dicom_uid_key=self._dicom_uid_key
-        )
-        return Screened(found, admission)
-
-    def consents_for(self, subject_id: str, purpose: str) -> ConsentState:
-        """The subject's consents for a purpose."""
-        return self._consent.state_for(
-            self._consent.pseudonym(subject_id), purpose, self._clock.now()
-        )
-
-
 class IngestService:
     """Screen, encode, defend and store a batch of items; report each item's fate."""
 
@@ -154,7 +99,12 @@ class IngestService:
             try:
                 consents = self._screening.consents_for(item.subject_id, item.context.purpose)
                 screened = self._screening.screen(
-                    item.modality, item.payload, item.context, consents
+                    item.modality,
+                    item.payload,
+                    item.context,
+                    consents,
+                    metadata=item.metadata,
+                    item_id=item.item_id,
                 )
             except ApplianceError as exc:
                 outcomes.append(_failed(item, exc))
@@ -197,8 +147,9 @@ class IngestService:
                         subject_id=item.subject_id,
                         modality=item.modality,
                         vector=vector,
-                        metadata=item.metadata,
+                        metadata=screened.fields.metadata,
                         item_id=item.item_id,
+                        reveal_id=screened.fields.reveal_id,
                         policy_labels=decision.labels,
                         obligations=decision.obligation_labels,
                         retention_deadline=decision.retention_deadline,
@@ -206,6 +157,11 @@ class IngestService:
                     )
                 )
             self._store(collection, to_store, new_items, outcomes, actor, encoders.space_version)
+        for index, _, screened, _ in to_store:
+            outcome = outcomes[index]
+            if outcome.status == "stored" and outcome.item_id and not screened.fields.reveal_id:
+                # the id carries an identifier: searches name the item by its reference
+                outcome.notes["search_id"] = self._items.stored_id(collection, outcome.item_id)
         return outcomes
 
     def _store(
@@ -257,10 +213,9 @@ class IngestService:
                 if error is not None:
                     outcomes[index] = _failed(item, error)
                     continue
-                vector = results.vectors[position : position + 1]
-                if screened.admission.defences:
-                    vector = apply_defences(vector, list(screened.admission.defences))
-                vectors[index] = vector[0]
+                vectors[index] = self._screening.defend(
+                    results.vectors[position], screened, space=encoders.space_version
+                )
                 if results.notes[position]:
                     outcomes[index].notes.update(results.notes[position])
         return vectors
@@ -327,9 +282,9 @@ class EmbeddingService:
         defended = 0
         for position, item in enumerate(screened):
             if item.admission.defences:
-                vectors[position] = apply_defences(
-                    vectors[position : position + 1], list(item.admission.defences)
-                )[0]
+                vectors[position] = self._screening.defend(
+                    vectors[position], item, space=encoders.space_version
+                )
                 defended += 1
         self._audit.append(
             actor=actor,

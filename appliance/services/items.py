@@ -20,7 +20,13 @@ from appliance.audit import AuditTrail
 from appliance.clock import Clock
 from appliance.crypto.keyring import KeyKind, KeyRing
 from appliance.crypto.pseudonym import Pseudonymizer
-from appliance.crypto.records import open_metadata, seal_metadata, seal_vector
+from appliance.crypto.records import (
+    RECORD_FORMAT,
+    RecordBinding,
+    open_item_fields,
+    seal_item_fields,
+    seal_item_vector,
+)
 from appliance.domain.types import (
     Actor,
     Modality,
@@ -52,6 +58,9 @@ class NewItem:
     retention_deadline: datetime | None = None
     decision: dict[str, Any] | None = None
     """The policy decision's audit record (content-free), kept in the store entry."""
+    reveal_id: bool = True
+    """False when the client's id itself carries identifiers the decision removes: it is
+    then not kept at all, and searches name the item by its keyed reference."""
 
 
 class CollectionService:
@@ -113,37 +122,48 @@ class ItemService:
             return []
         now = self._clock.now()
         prepared: list[NewItemRow] = []
+        client_ids: list[str] = []
         vectors: list[np.ndarray] = []
         try:
             with self._database.write() as connection:
                 coll = repository.get_collection(connection, collection)
                 for item in new_items:
                     vector = _checked_vector(item.vector, coll.dimension)
-                    item_id = _item_id(item.item_id)
+                    client_id = _item_id(item.item_id)
                     subject = self._pseudonymize(item.subject_id)
                     repository.touch_subject(connection, subject, now)
                     version, key = self._keyring.get(
                         connection, KeyKind.SUBJECT, subject, create=True
                     )
-                    seal_args = {
-                        "collection": coll.name,
-                        "item_id": item_id,
-                        "key_version": version,
-                    }
+                    binding = RecordBinding(
+                        collection=coll.name,
+                        item_id=self._pseudonymize.item_reference(coll.name, client_id),
+                        key_version=version,
+                        record_format=RECORD_FORMAT,
+                        subject=subject,
+                        modality=Modality(item.modality).value,
+                        space_version=space,
+                        policy_labels=tuple(item.policy_labels),
+                        obligations=tuple(item.obligations),
+                        retention_deadline=item.retention_deadline,
+                    )
+                    kept_id = client_id if item.reveal_id else None
                     prepared.append(
                         NewItemRow(
-                            item_id=item_id,
+                            item_id=binding.item_id,
                             subject=subject,
-                            modality=Modality(item.modality).value,
-                            policy_labels=item.policy_labels,
-                            obligations=item.obligations,
+                            modality=binding.modality,
+                            policy_labels=binding.policy_labels,
+                            obligations=binding.obligations,
                             retention_deadline=item.retention_deadline,
                             space_version=space,
                             key_version=version,
-                            vector_ct=seal_vector(key, vector, **seal_args),
-                            metadata_ct=seal_metadata(key, item.metadata, **seal_args),
+                            vector_ct=seal_item_vector(key, vector, binding),
+                            metadata_ct=seal_item_fields(key, kept_id, item.metadata, binding),
+                            record_format=RECORD_FORMAT,
                         )
                     )
+                    client_ids.append(client_id)
                     vectors.append(vector)
                 row_ids = repository.insert_items(connection, coll.id, prepared, now)
                 self._audit.append_many(
@@ -168,7 +188,12 @@ class ItemService:
         ]
         self._indexes.add(coll, space, row_ids, np.vstack(vectors), deadlines)
         log.info("items.stored", collection=coll.name, count=len(row_ids), actor=actor.token_id)
-        return [r.item_id for r in prepared]
+        return client_ids
+
+    def stored_id(self, collection: str, item_id: str) -> str:
+        """The keyed reference under which a client's item id is stored (and under which
+        searches name an item whose own id was withheld)."""
+        return self._pseudonymize.item_reference(collection, item_id)
 
     def search(
         self,
@@ -181,11 +206,15 @@ class ItemService:
         modalities: Sequence[Modality] | None = None,
         viewer_role: str | None = None,
         metadata_filter: dict[str, Any] | None = None,
+        decision: dict[str, Any] | None = None,
     ) -> list[SearchHit]:
         """The ``k`` nearest live items the caller may see, with decrypted metadata.
 
         Items whose policy restricts visibility to roles other than ``viewer_role`` are
-        left out (``None``: the operator at the console sees everything)."""
+        left out (``None``: the operator at the console sees everything). The visibility
+        columns are bound into each sealed record, so a row whose columns were edited
+        fails to open and is withheld (and audited), never served. ``decision`` is the
+        query's own policy decision (audit record), kept in the search's audit entry."""
         if not isinstance(k, int) or not 1 <= k <= 1000:
             raise InvalidInputError("k must be an integer between 1 and 1000")
         now = self._clock.now()
@@ -206,12 +235,17 @@ class ItemService:
                     continue
                 if not visible_to(row.obligations, viewer_role):
                     continue
-                metadata = self._open_metadata(connection, coll.name, row)
-                if metadata is None or not _matches(metadata, metadata_filter):
+                opened = self._open_fields(connection, coll.name, row)
+                if opened is None or not _matches(opened[1], metadata_filter):
                     continue
+                client_id, metadata = opened
                 hits.append(
                     SearchHit(
-                        row.item_id, row.row_id, float(score), Modality(row.modality), metadata
+                        client_id or row.item_id,
+                        row.row_id,
+                        float(score),
+                        Modality(row.modality),
+                        metadata,
                     )
                 )
                 if len(hits) == k:
@@ -223,20 +257,17 @@ class ItemService:
                 action="items.search",
                 outcome="ok",
                 collection=coll.name,
+                decision=decision,
                 details={"k": k, "returned": len(hits), "space": space},
             )
         return hits
 
-    def _open_metadata(self, connection: Any, collection: str, row: Any) -> dict[str, Any] | None:
+    def _open_fields(
+        self, connection: Any, collection: str, row: Any
+    ) -> tuple[str | None, dict[str, Any]] | None:
         try:
             _, key = self._keyring.get(connection, KeyKind.SUBJECT, row.subject)
-            return open_metadata(
-                key,
-                row.metadata_ct,
-                collection=collection,
-                item_id=row.item_id,
-                key_version=row.key_version,
-            )
+            return open_item_fields(key, row.metadata_ct, RecordBinding.of_row(row, collection))
         except KeyUnavailableError:
             return None  # erased between the index hit and now
         except IntegrityError as exc:

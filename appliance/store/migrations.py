@@ -90,12 +90,25 @@ def _v4_never_reused_ids(connection: Connection) -> None:
     schema.metadata.create_all(connection, tables=[schema.change_log, schema.shred_requests])
 
 
+def _v5_item_record_format(connection: Connection) -> None:
+    columns = {c["name"] for c in inspect(connection).get_columns("items")}
+    if "record_format" not in columns:  # a store created from today's schema already has it
+        connection.exec_driver_sql(
+            "ALTER TABLE items ADD COLUMN record_format INTEGER NOT NULL DEFAULT 1"
+        )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema: keys, subjects, collections, items, consents", _v1_initial),
     Migration(2, "API bearer tokens (hashed), roles, expiry, revocation", _v2_api_tokens),
     Migration(3, "latest snapshot id per index (rollback protection)", _v3_index_snapshots),
     Migration(
         4, "never-reused item row ids; erasure change log; pending KEK shreds", _v4_never_reused_ids
+    ),
+    Migration(
+        5,
+        "items.record_format: access-control columns bound into sealed records",
+        _v5_item_record_format,
     ),
 )
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -42,6 +42,7 @@ class ItemRow:
     key_version: int
     vector_ct: bytes
     metadata_ct: bytes
+    record_format: int = 1
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class NewItemRow:
     key_version: int
     vector_ct: bytes
     metadata_ct: bytes
+    record_format: int = 1
 
 
 def _collection(record: object) -> CollectionRow:
@@ -82,6 +84,7 @@ def _item(record: object) -> ItemRow:
         key_version=r.key_version,  # type: ignore[attr-defined]
         vector_ct=bytes(r.vector_ct),  # type: ignore[attr-defined]
         metadata_ct=bytes(r.metadata_ct),  # type: ignore[attr-defined]
+        record_format=int(r.record_format),  # type: ignore[attr-defined]
     )
 
 
@@ -163,11 +166,12 @@ def insert_items(
                     key_version=row.key_version,
                     vector_ct=row.vector_ct,
                     metadata_ct=row.metadata_ct,
+                    record_format=row.record_format,
                 )
             )
         except SqlIntegrityError as exc:
             raise ConflictError(
-                f"item id {row.item_id!r} already exists in this collection",
+                "an item with this id already exists in this collection",
                 remedy="use a new id, or leave it out to have one assigned",
             ) from exc
         row_ids.append(int(result.inserted_primary_key[0]))

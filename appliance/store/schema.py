@@ -99,6 +99,8 @@ items = Table(
     Column("key_version", Integer, nullable=False),
     Column("vector_ct", LargeBinary, nullable=False),
     Column("metadata_ct", LargeBinary, nullable=False),
+    # 1: sealed before schema v5 (legacy associated data); 2: access-control columns bound
+    Column("record_format", Integer, nullable=False, server_default="1"),
     UniqueConstraint("collection_id", "item_id", name="uq_items_collection_item"),
     sqlite_autoincrement=True,  # a row id (the index key) is never reused, even after erasure
 )

@@ -115,3 +115,34 @@ def _space(served: LiveServer) -> str:
     lines = (served.appliance.settings.data_dir / "audit" / "trail.jsonl").read_text().splitlines()
     stored = [json.loads(line) for line in lines if '"items.store"' in line]
     return stored[0]["details"]["space"]
+
+
+def test_search_queries_are_screened_under_their_context(served: LiveServer) -> None:
+    """A query is decided on like an input: the default context is a patient's treatment,
+    a research query is de-identified, a bad context is a 422; each decision is audited."""
+    with served.client("admin") as admin, served.client("ingest") as ingest:
+        admin.post("/v1/collections", json={"name": "screened"})
+        ingest.post("/v1/collections/screened/items", json={"items": _items("MRN-5", "s")[:1]})
+    query_text = {"modality": "text", "data": "Jane Doe, seen on 03/14/2025 for chest pain"}
+    with served.client("query") as query:
+        default = query.post("/v1/collections/screened/search", json={"query": query_text})
+        research = query.post(
+            "/v1/collections/screened/search",
+            json={
+                "query": query_text,
+                "context": {"subject_role": "patient", "purpose": "research"},
+            },
+        )
+        bad = query.post(
+            "/v1/collections/screened/search",
+            json={"query": query_text, "context": {"subject_role": "robot", "purpose": "x"}},
+        )
+    assert default.status_code == 200 and research.status_code == 200, research.text
+    assert [h["id"] for h in default.json()["results"]] == ["s-t"]
+    assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_input"
+    trail = (served.appliance.settings.data_dir / "audit" / "trail.jsonl").read_text()
+    searches = [json.loads(x) for x in trail.splitlines() if '"items.search"' in x]
+    assert [s["decision"]["purpose"] for s in searches] == ["treatment", "research"]
+    assert "hipaa.names" in searches[0]["decision"]["categories"]
+    assert "deidentify:safe_harbor" in searches[1]["decision"]["obligations"]
+    assert "Jane" not in trail

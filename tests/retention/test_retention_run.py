@@ -73,7 +73,9 @@ def test_deadline_comes_from_the_strictest_retention_obligation(
             r.item_id: r.retention_deadline
             for r in connection.execute(select(items.c.item_id, items.c.retention_deadline))
         }
-    assert stored["v-0"] == now + timedelta(days=730) and stored["p-0"] is None
+    ref = appliance.items.stored_id  # ids are stored as keyed references
+    assert stored[ref("faces", "v-0")] == now + timedelta(days=730)
+    assert stored[ref("faces", "p-0")] is None
 
 
 def test_denied_decisions_cannot_be_stored(appliance: Appliance, engine: PolicyEngine) -> None:
@@ -99,7 +101,7 @@ def test_run_erases_only_expired_items_and_shreds_emptied_subjects(
     assert service.run() == 0  # idempotent
     with appliance.database.read() as connection:
         left = {r.item_id for r in connection.execute(select(items.c.item_id))}
-        assert left == {"p-0", "p-1", "p-2"}
+        assert left == {appliance.items.stored_id("faces", f"p-{n}") for n in range(3)}
         with pytest.raises(KeyUnavailableError):
             appliance.keyring.get(connection, KeyKind.SUBJECT, visitor)
         appliance.keyring.clear_cache()

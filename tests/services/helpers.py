@@ -10,7 +10,7 @@ from sqlalchemy import select
 from appliance.clock import SystemClock
 from appliance.crypto.kek import load_kek, locate_kek
 from appliance.crypto.keyring import KeyKind, KeyRing
-from appliance.crypto.records import open_vector
+from appliance.crypto.records import RecordBinding, open_item_fields, open_item_vector
 from appliance.domain.types import Modality
 from appliance.services.items import NewItem
 from appliance.settings import Settings
@@ -43,7 +43,8 @@ def new_items(subject: str, vectors: np.ndarray, prefix: str, **extra: object) -
 
 
 def read_all_vectors(settings: Settings, db_path: Path | None = None) -> dict[str, np.ndarray]:
-    """Decrypt every item's vector with keys loaded afresh from disk (as a new process would)."""
+    """Decrypt every item's vector with keys loaded afresh from disk (as a new process would),
+    by the client's item id."""
     keyring = KeyRing(load_kek(locate_kek(settings.data_dir, environ={})), SystemClock())
     url = f"sqlite:///{db_path}" if db_path else settings.database_url
     database = Database(create_store_engine(url))
@@ -55,13 +56,9 @@ def read_all_vectors(settings: Settings, db_path: Path | None = None) -> dict[st
             )
             for row in connection.execute(query):
                 _, key = keyring.get(connection, KeyKind.SUBJECT, row.subject)
-                out[row.item_id] = open_vector(
-                    key,
-                    bytes(row.vector_ct),
-                    collection=row.name,
-                    item_id=row.item_id,
-                    key_version=row.key_version,
-                )
+                binding = RecordBinding.of_row(row, row.name)
+                client_id, _ = open_item_fields(key, bytes(row.metadata_ct), binding)
+                out[client_id or row.item_id] = open_item_vector(key, bytes(row.vector_ct), binding)
     finally:
         database.dispose()
     return out

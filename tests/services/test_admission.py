@@ -19,7 +19,7 @@ from appliance.policy.decisions import (
     RequireDeidentification,
 )
 from appliance.services.admission import admit, redact_text
-from appliance.services.defences import UnknownDefenceError, apply_defences
+from appliance.services.defences import UnknownDefenceError, apply_defences, input_rng
 
 NOTE = "Seen John Smith on 03/04/2025 for chest pain."
 
@@ -112,4 +112,42 @@ def test_gaussian_noise_moves_vectors_but_keeps_them_unit_length() -> None:
     assert not np.allclose(defended, vectors)
     assert np.all(np.sum(defended * vectors, axis=1) > 0.8)
     with pytest.raises(UnknownDefenceError):
-        apply_defences(vectors, [("nope", {})])
+        apply_defences(vectors, [("nope", {})], rng)
+
+
+def _noise(key: bytes, payload: bytes | str, space: str = "space-1") -> np.ndarray:
+    """The noise the defence adds to a fixed unit vector for ``payload``."""
+    clean = np.zeros((1, 64), dtype=np.float32)
+    clean[0, 0] = 1.0
+    rng = input_rng(key, space, "text", payload)
+    return apply_defences(clean, [("gaussian_noise", {"sigma": 0.05})], rng)[0] - clean[0]
+
+
+def test_noise_is_fixed_by_a_keyed_hash_of_the_input() -> None:
+    """One input always draws the same noise (whitespace runs do not count); another key,
+    another space version or another input draws different noise."""
+    key = b"a" * 32
+    first = _noise(key, "chest pain follow-up")
+    assert np.array_equal(first, _noise(key, "chest pain follow-up"))
+    assert np.array_equal(first, _noise(key, "  chest   pain\nfollow-up "))
+    assert not np.allclose(first, _noise(b"b" * 32, "chest pain follow-up"))
+    assert not np.allclose(first, _noise(key, "chest pain follow-up", space="space-2"))
+    assert not np.allclose(first, _noise(key, "chest pain follow-up!"))
+    assert np.array_equal(_noise(key, b"\x89PNG..."), _noise(key, b"\x89PNG..."))
+
+
+def test_altered_inputs_draw_independent_noise_the_documented_limit() -> None:
+    """The limit of keying noise on the input: 256 altered copies (one character each)
+    draw independent noise, so their average does shrink it about 16-fold, while 256
+    identical copies do not shrink it at all. docs/security.md states this limit."""
+    key = b"a" * 32
+
+    def off_axis(vectors: list[np.ndarray]) -> float:
+        """How far the mean strays from the clean direction (axis 0), renormalisation aside."""
+        return float(np.linalg.norm(np.mean(vectors, axis=0)[1:]))
+
+    single = off_axis([_noise(key, "chest pain")])
+    same = off_axis([_noise(key, "chest pain") for _ in range(256)])
+    altered = off_axis([_noise(key, f"chest pain {n}") for n in range(256)])
+    assert same == pytest.approx(single)
+    assert altered < single / 8

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from appliance.crypto.kek import load_kek, locate_kek
 from appliance.crypto.keyring import KeyRing
-from appliance.crypto.records import open_metadata, open_vector
+from appliance.crypto.records import RecordBinding, open_item_fields, open_item_vector
 from appliance.domain.types import Actor
 from appliance.errors import IntegrityError, KeyUnavailableError
 from appliance.index import load_snapshot
@@ -78,7 +78,7 @@ def test_no_remaining_key_decrypts_a_backup_of_erased_rows(appliance: Appliance)
             (
                 bytes(r.vector_ct),
                 bytes(r.metadata_ct),
-                {"collection": r.name, "item_id": r.item_id, "key_version": r.key_version},
+                RecordBinding.of_row(r, r.name),
             )
             for r in connection.execute(query)
         ]
@@ -91,9 +91,9 @@ def test_no_remaining_key_decrypts_a_backup_of_erased_rows(appliance: Appliance)
     for vector_ct, metadata_ct, binding in sealed:
         for key in candidates:
             with pytest.raises(IntegrityError):
-                open_vector(key, vector_ct, **binding)
+                open_item_vector(key, vector_ct, binding)
             with pytest.raises(IntegrityError):
-                open_metadata(key, metadata_ct, **binding)
+                open_item_fields(key, metadata_ct, binding)
 
 
 def test_backups_are_shredded_by_the_next_kek_rotation(appliance: Appliance) -> None:

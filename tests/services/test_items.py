@@ -6,13 +6,19 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
+from sqlalchemy import select
 
 from appliance.audit import verify_trail
 from appliance.clock import FixedClock
+from appliance.crypto.keyring import KeyKind
+from appliance.crypto.records import seal_metadata, seal_vector
 from appliance.domain.types import Actor, Modality
 from appliance.errors import AuditWriteError, ConflictError, InvalidInputError, NotFoundError
 from appliance.services.items import NewItem
 from appliance.store import repository
+from appliance.store.database import Database, create_store_engine
+from appliance.store.migrations import migrate
+from appliance.store.schema import items
 from appliance.wiring import Appliance, open_appliance
 from tests.services.helpers import DIMENSION, new_items, unit_vectors
 
@@ -152,3 +158,79 @@ def _entries(settings: object) -> list[dict]:
 
     path = settings.data_dir / "audit" / "trail.jsonl"  # type: ignore[attr-defined]
     return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_item_ids_are_stored_as_keyed_references(appliance: Appliance) -> None:
+    """The items table holds ``it_`` references, never the client's id; the id still
+    finds its item (a re-sent id conflicts) and comes back from search."""
+    _setup(appliance)
+    vectors = unit_vectors(2, seed=9)
+    appliance.items.store(
+        "notes", new_items("S", vectors[:1], "MRN123"), actor=OPERATOR, space=SPACE
+    )
+    with appliance.database.read() as connection:
+        (stored,) = connection.execute(select(items.c.item_id)).scalars()
+    assert stored == appliance.items.stored_id("notes", "MRN123-0") and "MRN" not in stored
+    assert stored != appliance.items.stored_id("other", "MRN123-0")  # not linkable
+    with pytest.raises(ConflictError):
+        appliance.items.store(
+            "notes", new_items("S", vectors[1:], "MRN123"), actor=OPERATOR, space=SPACE
+        )
+    (hit,) = appliance.items.search("notes", vectors[0], k=1, actor=OPERATOR, space=SPACE)
+    assert hit.item_id == "MRN123-0"
+
+
+def test_a_withheld_id_is_not_kept_and_search_names_the_reference(appliance: Appliance) -> None:
+    """An item stored with ``reveal_id=False`` is named by its reference in results, and
+    the client's id is in no column and no ciphertext."""
+    _setup(appliance)
+    vector = unit_vectors(1, seed=10)[0]
+    item = NewItem("S", Modality.TEXT, vector, {"kind": "note"}, "MRN77-x", reveal_id=False)
+    appliance.items.store("notes", [item], actor=OPERATOR, space=SPACE)
+    (hit,) = appliance.items.search("notes", vector, k=1, actor=OPERATOR, space=SPACE)
+    assert hit.item_id == appliance.items.stored_id("notes", "MRN77-x")
+    assert hit.metadata == {"kind": "note"}
+
+
+def test_rows_from_before_schema_v5_still_open(appliance: Appliance, clock: FixedClock) -> None:
+    """A store at schema 3 with a row sealed the old way migrates to v5; the row is
+    format 1 and still opens, in search and in an index rebuilt from the store."""
+    _setup(appliance)
+    vector = unit_vectors(1, seed=11)[0]
+    subject = appliance.pseudonymize("MRN-OLD")
+    with appliance.database.write() as connection:
+        connection.exec_driver_sql("ALTER TABLE items DROP COLUMN record_format")
+        connection.exec_driver_sql("DELETE FROM schema_migrations WHERE version = 5")
+        repository.touch_subject(connection, subject, clock.now())
+        version, key = appliance.keyring.get(connection, KeyKind.SUBJECT, subject, create=True)
+        bound = {"collection": "notes", "item_id": "old-1", "key_version": version}
+        connection.execute(
+            items.insert().values(
+                item_id="old-1",
+                collection_id=1,
+                subject=subject,
+                modality="text",
+                policy_labels=[],
+                obligations=[],
+                created_at=clock.now(),
+                space_version=SPACE,
+                key_version=version,
+                vector_ct=seal_vector(key, vector, **bound),
+                metadata_ct=seal_metadata(key, {"era": "v3"}, **bound),
+            )
+        )
+    settings = appliance.settings
+    appliance.close()
+    database = Database(create_store_engine(settings.database_url))
+    try:
+        assert migrate(database, clock) == [5]
+        with database.read() as connection:
+            assert connection.execute(select(items.c.record_format)).scalar_one() == 1
+    finally:
+        database.dispose()
+    reopened = open_appliance(settings, clock=clock, environ={})
+    try:
+        (hit,) = reopened.items.search("notes", vector, k=1, actor=OPERATOR, space=SPACE)
+        assert (hit.item_id, hit.metadata) == ("old-1", {"era": "v3"})
+    finally:
+        reopened.close()

@@ -25,6 +25,11 @@ def _populate(app: Appliance) -> np.ndarray:
     return vectors
 
 
+def _ref(app: Appliance, item_id: str) -> str:
+    """The stored (keyed) reference of a client id; the collection is the id's prefix."""
+    return app.items.stored_id(item_id.split("-")[0], item_id)
+
+
 def _audit_actions(app: Appliance) -> list[str]:
     lines = (app.settings.data_dir / "audit" / "trail.jsonl").read_text().splitlines()
     return [json.loads(line)["action"] for line in lines]
@@ -35,12 +40,14 @@ def test_flipped_byte_in_encrypted_metadata_is_withheld_and_audited(appliance: A
     vectors = _populate(appliance)
     with appliance.database.write() as connection:
         sealed = connection.execute(
-            select(items.c.metadata_ct).where(items.c.item_id == "a-1")
+            select(items.c.metadata_ct).where(items.c.item_id == _ref(appliance, "a-1"))
         ).scalar_one()
         flipped = bytearray(sealed)
         flipped[20] ^= 0x40
         connection.execute(
-            update(items).where(items.c.item_id == "a-1").values(metadata_ct=bytes(flipped))
+            update(items)
+            .where(items.c.item_id == _ref(appliance, "a-1"))
+            .values(metadata_ct=bytes(flipped))
         )
     hits = appliance.items.search("a", vectors[1], k=3, actor=OPERATOR, space="x")
     assert "a-1" not in {h.item_id for h in hits}
@@ -52,9 +59,11 @@ def test_ciphertext_swapped_between_collections_is_rejected(appliance: Appliance
     vectors = _populate(appliance)
     with appliance.database.write() as connection:
         donor = connection.execute(
-            select(items.c.metadata_ct).where(items.c.item_id == "b-0")
+            select(items.c.metadata_ct).where(items.c.item_id == _ref(appliance, "b-0"))
         ).scalar_one()
-        connection.execute(update(items).where(items.c.item_id == "a-0").values(metadata_ct=donor))
+        connection.execute(
+            update(items).where(items.c.item_id == _ref(appliance, "a-0")).values(metadata_ct=donor)
+        )
     hits = appliance.items.search("a", vectors[0], k=3, actor=OPERATOR, space="x")
     assert "a-0" not in {h.item_id for h in hits}
     assert {h.item_id for h in hits} == {"a-1", "a-2"}
@@ -118,10 +127,12 @@ def test_truncated_vector_ciphertext_is_left_out_of_a_rebuild(appliance: Applian
     snapshot = appliance.indexes.snapshot_path("a", "x")
     with appliance.database.write() as connection:
         sealed = connection.execute(
-            select(items.c.vector_ct).where(items.c.item_id == "a-2")
+            select(items.c.vector_ct).where(items.c.item_id == _ref(appliance, "a-2"))
         ).scalar_one()
         connection.execute(
-            update(items).where(items.c.item_id == "a-2").values(vector_ct=sealed[:-5])
+            update(items)
+            .where(items.c.item_id == _ref(appliance, "a-2"))
+            .values(vector_ct=sealed[:-5])
         )
     appliance.close()
     snapshot.unlink()
