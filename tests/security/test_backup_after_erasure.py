@@ -19,7 +19,7 @@ from sqlalchemy import select
 from appliance.clock import FixedClock
 from appliance.crypto.kek import KekLocation, load_kek
 from appliance.crypto.keyring import binding
-from appliance.crypto.records import open_metadata, open_vector
+from appliance.crypto.records import RecordBinding, open_item_fields, open_item_vector
 from appliance.domain.types import Actor, Modality
 from appliance.errors import IntegrityError, KeyUnavailableError
 from appliance.index import load_snapshot
@@ -112,26 +112,33 @@ def _keys_an_attacker_holds(deployment: Deployment, backup: Path) -> list[tuple[
 
 
 def _opened_from_backup(keys: list[tuple[int, bytes]], backup: Path) -> dict[str, set[str]]:
-    """What of each subject's items in the backup opens with ``keys``: {prefix: {parts}}."""
-    opened: dict[str, set[str]] = {"g": set(), "k": set()}
+    """What of each subject's items in the backup opens with ``keys``: {prefix: {parts}}.
+
+    Rows are opened exactly as the appliance opens them (their record binding); a row is
+    attributed by the client id sealed in it, or to "?" when only its vector opens."""
+    opened: dict[str, set[str]] = {"g": set(), "k": set(), "?": set()}
     for database in _database(backup / "appliance.db"):
         with database.read() as connection:
             query = select(items, collections.c.name).join(
                 collections, collections.c.id == items.c.collection_id
             )
             for row in connection.execute(query):
-                seal = {"collection": row.name, "item_id": row.item_id, "key_version": 0}
+                binding = RecordBinding.of_row(row, row.name)
+                parts: set[str] = set()
+                owner = "?"
                 for _, key in keys:
-                    seal["key_version"] = row.key_version
-                    for part, opener, sealed in (
-                        ("metadata", open_metadata, row.metadata_ct),
-                        ("vector", open_vector, row.vector_ct),
-                    ):
-                        try:
-                            opener(key, bytes(sealed), **seal)  # type: ignore[operator]
-                        except IntegrityError:
-                            continue
-                        opened[row.item_id[0]].add(part)
+                    try:
+                        client_id, _ = open_item_fields(key, bytes(row.metadata_ct), binding)
+                        parts.add("metadata")
+                        owner = (client_id or "?")[0]
+                    except IntegrityError:
+                        pass
+                    try:
+                        open_item_vector(key, bytes(row.vector_ct), binding)
+                        parts.add("vector")
+                    except IntegrityError:
+                        pass
+                opened[owner] |= parts
     return opened
 
 
@@ -186,7 +193,7 @@ def test_shred_now_leaves_a_pre_erasure_backup_unreadable(
     assert '"deleted": 3' in out and '"shredded": true' in out and GONE not in out + err
     keys = _keys_an_attacker_holds(deployment, backup)
     opened = _opened_from_backup(keys, backup)
-    assert opened["g"] == set()
+    assert opened["g"] == set() and opened["?"] == set()
     assert opened["k"] == {"metadata", "vector"}  # positive control: the harness can open
     assert not _old_snapshot_opens(keys, backup)
 
@@ -205,5 +212,9 @@ def test_scheduled_shred_runs_on_the_server_timer(deployment: Deployment, backup
     assert status.shreds_pending == 0 and status.versions == (2,)
     app.close()
     keys = _keys_an_attacker_holds(deployment, backup)
-    assert _opened_from_backup(keys, backup) == {"g": set(), "k": {"metadata", "vector"}}
+    assert _opened_from_backup(keys, backup) == {
+        "g": set(),
+        "k": {"metadata", "vector"},
+        "?": set(),
+    }
     assert not _old_snapshot_opens(keys, backup)
