@@ -47,6 +47,8 @@ def handle(app: Appliance, request: dict[str, Any]) -> Any:
             {"id": h.item_id, "row": h.row_id, "score": h.score, "metadata": h.metadata}
             for h in hits
         ]
+    if op == "ref":
+        return app.items.stored_id(request["collection"], request["item_id"])
     if op == "snapshot":
         return app.indexes.snapshot_all()
     if op == "maintain":

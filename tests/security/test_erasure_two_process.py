@@ -123,13 +123,22 @@ def server(settings: Settings) -> Iterator[ServerProcess]:
         process.process.wait()
 
 
-def _row_ids(settings: Settings) -> dict[str, int]:
+def _references(server: ServerProcess) -> dict[str, str]:
+    """Stored keyed reference -> client item id, for the ids the tests use."""
+    clients = ("a", "a2", "b", "k")
+    return {server.call(op="ref", collection="notes", item_id=c): c for c in clients}
+
+
+def _row_ids(settings: Settings, refs: dict[str, str]) -> dict[str, int]:
+    """Row id per client item id (the store keeps only keyed references to client ids)."""
     database = Database(create_store_engine(settings.database_url))
     try:
         with database.read() as connection:
-            return {r.item_id: int(r.row_id) for r in connection.execute(items.select())}
+            stored = {r.item_id: int(r.row_id) for r in connection.execute(items.select())}
     finally:
         database.dispose()
+    assert set(stored) <= set(refs), "a row whose item is not one of the test's"
+    return {refs[ref]: row for ref, row in stored.items()}
 
 
 def test_cli_erasure_beside_running_server_leaks_nothing(
@@ -138,16 +147,17 @@ def test_cli_erasure_beside_running_server_leaks_nothing(
     """Ingest A, CLI erase, ingest B: B gets a new row id; A's vector finds nothing of A and
     no score-1.0 impostor; the snapshot holds no A; the erased subject's next item survives."""
     a, b, a2 = _vector(1), _vector(2), _vector(3)
+    refs = _references(server)
     server.call(op="store", collection="notes", subject="MRN-K", item_id="k", vector=_vector(9))
     server.call(op="store", collection="notes", subject="MRN-A", item_id="a", vector=a,
                 metadata={"note": "A's diagnosis"})  # fmt: skip
     assert [h["id"] for h in server.call(op="search", collection="notes", vector=a, k=1)] == ["a"]
-    row_a = _row_ids(settings)["a"]
+    row_a = _row_ids(settings, refs)["a"]
 
     assert _cli_erase(settings.data_dir, "MRN-A") == {"deleted": 1}
 
     server.call(op="store", collection="notes", subject="MRN-B", item_id="b", vector=b)
-    assert _row_ids(settings)["b"] > row_a  # A had the highest row id: SQLite would reuse it
+    assert _row_ids(settings, refs)["b"] > row_a  # A had the highest row id: SQLite would reuse it
     hits = server.call(op="search", collection="notes", vector=a, k=5)
     assert {h["id"] for h in hits} == {"b", "k"}
     assert all(h["score"] < 0.99 for h in hits), hits  # no impostor with A's vector
@@ -168,7 +178,7 @@ def test_cli_erasure_beside_running_server_leaks_nothing(
     snapshot = load_snapshot(
         settings.data_dir / "index" / "notes" / "s1.snap", index_key, collection="notes", space="s1"
     )
-    rows = _row_ids(settings)
+    rows = _row_ids(settings, refs)
     assert sorted(snapshot.keys().tolist()) == sorted(rows.values())
     assert row_a not in snapshot
     stored_b = snapshot.vectors_for([rows["b"]])[0]
@@ -187,6 +197,7 @@ def test_server_timer_applies_a_cli_erasure_before_any_request(
 ) -> None:
     """The server's maintenance tick alone drops a subject erased by another process from
     its live index (no search or ingest needed first), and its snapshot then lacks it."""
+    refs = _references(server)
     server.call(op="store", collection="notes", subject="MRN-A", item_id="a", vector=_vector(1))
     server.call(op="store", collection="notes", subject="MRN-K", item_id="k", vector=_vector(2))
     assert server.call(op="snapshot") == 1
@@ -194,4 +205,4 @@ def test_server_timer_applies_a_cli_erasure_before_any_request(
     server.call(op="maintain")
     assert server.call(op="snapshot") == 1  # the tick removed A: the index is dirty again
     server.close()
-    assert "a" not in _row_ids(settings)
+    assert "a" not in _row_ids(settings, refs)
