@@ -13,7 +13,6 @@ from appliance.detectors.text_regex import (
     ADDRESS_ENDS,
     AGE,
     CITY_AFTER,
-    CREDENTIALS,
     DAY,
     ICASE,
     MONTH,
@@ -22,11 +21,15 @@ from appliance.detectors.text_regex import (
     STATE_NAMES,
     STATES,
     STREET_SUFFIX,
-    TITLES,
     YEAR,
     TextPattern,
     bare_month_day,
     c,
+    digits_between,
+    has_name_word,
+    iban,
+    luhn,
+    not_ratio,
     is_ip,
     keyed,
     month_day,
@@ -36,18 +39,6 @@ from appliance.domain.findings import FindingKind as K
 
 PATTERNS: tuple[TextPattern, ...] = (
     # --- names: titles, credentials, relationship and label context ---------------------
-    TextPattern(
-        "name_title",
-        K.PERSON_NAME,
-        c(rf"\b{TITLES}\s+(?P<v>(?:{NAME}\s+|[A-Z]\.\s*){{0,2}}{NAME})"),
-        0.85,
-    ),
-    TextPattern(
-        "name_credential",
-        K.PERSON_NAME,
-        c(rf"\b(?P<v>{NAME}(?:\s+[A-Z]\.)?\s+{NAME}){CREDENTIALS}"),
-        0.85,
-    ),
     TextPattern(
         "name_label",
         K.PERSON_NAME,
@@ -61,9 +52,10 @@ PATTERNS: tuple[TextPattern, ...] = (
             r"|approved by|reviewed by|cosigned by|request of|on behalf of|care of|c/o|attn:?"
             r"|attention))"
             rf"(?:\s*(?:,|:|-|is|named))?\s+(?P<v>{NAME},\s+{NAME}|[A-Z]\.\s?{NAME}|{NAME}(?:\s+[A-Z]\.)?"
-            rf"(?:\s+{NAME}){{1,2}}|[A-Z]{{2,}}(?:[ '\-][A-Z]{{2,}})*,\s+[A-Z]{{2,}})"
+            rf"(?:\s+{NAME}){{1,2}}|[A-Z]{{2,}}(?:[ '\-][A-Z]{{2,}}){{0,2}},\s+[A-Z]{{2,}})"
         ),
         0.6,
+        has_name_word,
     ),
     TextPattern(
         "name_last_first",
@@ -77,6 +69,7 @@ PATTERNS: tuple[TextPattern, ...] = (
             re.MULTILINE,
         ),
         0.6,
+        has_name_word,
     ),
     # --- dates more specific than a year, ages over 89 ---------------------------------
     TextPattern(
@@ -106,6 +99,13 @@ PATTERNS: tuple[TextPattern, ...] = (
             r"(?![\w/]))"
         ),
         0.75,
+    ),
+    TextPattern(
+        "date_month_short_year",
+        K.DATE,
+        c(r"(?<![\w/.\-+=:])(?P<v>(?:0?[1-9]|1[0-2])/(?:3[2-9]|[4-9]\d))(?![\w/]|\.\d)"),
+        0.6,
+        not_ratio,
     ),
     TextPattern(
         "date_month_year",
@@ -149,6 +149,17 @@ PATTERNS: tuple[TextPattern, ...] = (
         0.85,
     ),
     TextPattern(
+        "age_sex",
+        K.AGE_OVER_89,
+        c(
+            r"(?i:(?:^|(?<=\n)|\b(?:pt|patient)\s+(?:is\s+)?(?:an?\s+)?|\b(?:is|was)\s+an?\s+"
+            r"|\ban?\s+)(?P<v>9\d|1[01]\d)\s*(?:m|f|male|female|man|woman|gentleman|lady"
+            r"|gentlemen|y|yr|yrs)\b(?![./]\d))",
+            re.MULTILINE,
+        ),
+        0.8,
+    ),
+    TextPattern(
         "age_label", K.AGE_OVER_89, c(rf"(?i:\bage[ds]?\s*(?:of\s*|:|=|is|was)?\s*{AGE}\b)"), 0.85
     ),
     TextPattern(
@@ -164,6 +175,22 @@ PATTERNS: tuple[TextPattern, ...] = (
     # --- contact: fax (phones come from Presidio and a US-format fallback) --------------
     TextPattern("fax", K.FAX_NUMBER, keyed(r"fax|facsimile|telefax|fx", value=PHONE), 0.9),
     TextPattern("fax_letterhead", K.FAX_NUMBER, c(rf"(?<![\w.])F\s?:\s*(?P<v>{PHONE})"), 0.8),
+    TextPattern(
+        "pager",
+        K.PHONE_NUMBER,
+        c(
+            r"(?i:\b(?:pager|pgr|beeper|bpr|page|paged|beep|ext|extension|x)\b\.?\s*(?:\#|no\.?"
+            r"|number|:)?\s*:?\s*)(?P<v>\d{4,6})\b(?![/.\-]\d)"
+        ),
+        0.75,
+    ),
+    TextPattern(
+        "phone_intl",
+        K.PHONE_NUMBER,
+        c(r"(?<![\w+])(?P<v>\+\d{1,3}(?:[\s.\-]?\(?\d{1,4}\)?){2,5})(?![\w\-])"),
+        0.6,
+        digits_between(8, 15),
+    ),
     TextPattern("phone_us", K.PHONE_NUMBER, c(rf"(?<![\w\-./])(?P<v>{PHONE})(?![\w\-])"), 0.5),
     TextPattern(
         "ssn_keyed",
@@ -174,6 +201,62 @@ PATTERNS: tuple[TextPattern, ...] = (
             value=r"\d{3}[\s\-.]?\d{2}[\s\-.]?\d{4}",
         ),
         0.9,
+    ),
+    TextPattern(
+        "ssn_bare",
+        K.SSN,
+        c(r"(?<![\w\-/])(?P<v>(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4})(?![\w\-/])"),
+        0.6,
+    ),
+    TextPattern(
+        "email",
+        K.EMAIL_ADDRESS,
+        c(
+            r"(?<![\w.+\-])(?P<v>[\w.+\-]{1,64}@[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63}){0,8}"
+            r"\.[A-Za-z]{2,24})(?![\w\-])"
+        ),
+        0.9,
+    ),
+    TextPattern(
+        "url_domain",
+        K.URL,
+        c(
+            r"(?<![\w.@\-/])(?P<v>[a-z0-9\-]{1,63}(?:\.[a-z0-9\-]{1,63}){0,5}\.(?:com|org|net|edu"
+            r"|gov|mil|info|biz|io|us|uk|ca|de|fr|health|care|me|co)\b"
+            r"(?:/[^\s<>\"'()]{0,200}[^\s<>\"'().,;:])?)(?![\w@\-])",
+            ICASE,
+        ),
+        0.6,
+    ),
+    TextPattern(
+        "ipv4",
+        K.IP_ADDRESS,
+        c(r"(?<![\w.])(?P<v>(?:\d{1,3}\.){3}\d{1,3})(?!\w|\.\d)"),
+        0.6,
+        is_ip,
+    ),
+    TextPattern(
+        "card",
+        K.ACCOUNT_NUMBER,
+        c(r"(?<![\w\-])(?P<v>\d{4}(?:[ \-]?\d{4}){2}[ \-]?\d{1,7})(?![\w\-])"),
+        0.7,
+        luhn,
+    ),
+    TextPattern(
+        "iban",
+        K.ACCOUNT_NUMBER,
+        c(r"\b(?P<v>[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?)\b"),
+        0.8,
+        iban,
+    ),
+    TextPattern(
+        "mbi",
+        K.HEALTH_PLAN_ID,
+        c(
+            r"\b(?P<v>[1-9][AC-HJKMNP-RT-Y][AC-HJKMNP-RT-Y0-9]\d-?[AC-HJKMNP-RT-Y]"
+            r"[AC-HJKMNP-RT-Y0-9]\d-?[AC-HJKMNP-RT-Y]{2}\d{2})\b"
+        ),
+        0.7,
     ),
     TextPattern(
         "url_scheme",
@@ -195,8 +278,8 @@ PATTERNS: tuple[TextPattern, ...] = (
         "ipv6",
         K.IP_ADDRESS,
         c(
-            r"(?<![\w:])(?P<v>(?=[0-9A-Fa-f:.]*::|(?:[0-9A-Fa-f]{1,4}:){7})[0-9A-Fa-f:.]{3,45})"
-            r"(?![\w:])"
+            r"(?<![\w:.])(?P<v>(?=[0-9A-Fa-f:.]{0,40}::|(?:[0-9A-Fa-f]{1,4}:){7})"
+            r"[0-9A-Fa-f:.]{2,44}[0-9A-Fa-f])(?![\w:])"
         ),
         0.8,
         is_ip,
@@ -211,6 +294,13 @@ PATTERNS: tuple[TextPattern, ...] = (
             r"chart|patient|hospital|record",
         ),
         0.9,
+    ),
+    TextPattern(
+        "mrn_loose",
+        K.MEDICAL_RECORD_NUMBER,
+        c(r"(?i:\b(?:mrn|medical record (?:number|no\.?)|unit (?:number|no\.?))\b)(?:[\s:#,]+[a-z]+){0,3}?"
+          r"[\s:#,]+(?P<v>\d{5,10})\b"),
+        0.8,
     ),
     TextPattern(
         "health_plan",
@@ -285,7 +375,8 @@ PATTERNS: tuple[TextPattern, ...] = (
         keyed(
             r"encounter|claim|specimen|accession|acc\#|requisition|biometric|fingerprint"
             r"|voiceprint|retina(?:l)? scan|iris scan|employee id|student id|tracking|donor id"
-            r"|unos|itin|ein|tax id|prior auth(?:orization)?|referral|voucher|wristband|csn|fin",
+            r"|unos|itin|ein|tax id|prior auth(?:orization)?|referral|voucher|wristband|csn|fin"
+            r"|ref|reference|ref\s*\#|confirmation|auth|authorization",
             r"visit|case|order|study|subject|participant|research|enrollment|template|ticket"
             r"|reference|confirmation|transplant|prescription|rx|authorization|auth|barcode"
             r"|bracelet|employee|student|donor|tax|lab|sample|kit|record locator",

@@ -13,10 +13,10 @@ import random
 import re
 from dataclasses import dataclass
 
-from appliance.detectors import synthetic_data as data
-from appliance.detectors import synthetic_held_out as held_out
-from appliance.detectors import synthetic_phi_free as phi_free
-from appliance.detectors.synthetic_values import Part, value_for
+from tests.detectors.synthetic import synthetic_data as data
+from tests.detectors.synthetic import synthetic_held_out as held_out
+from tests.detectors.synthetic import synthetic_phi_free as phi_free
+from tests.detectors.synthetic.synthetic_values import Part, value_for
 from appliance.domain.findings import FindingKind
 
 SAFE_HARBOR: dict[str, tuple[FindingKind, ...]] = {

@@ -1,0 +1,293 @@
+"""Names and places by lexicon and context, in any letter case.
+
+Real notes are lower case, ALL CAPS or shorthand, so letter case is a weak cue here and
+context carries the weight: a title (``dr.``, ``MR``), a relation word (``daughter``,
+``wife``), a label (``dictated by``), a credential after (``, RN``), a facility word after
+(``... hospital``, ``... rehab``) or a motion word before a known place (``from``,
+``lives in``). Without context, a word counts as a name only when the name lexicon has it
+and the vocabulary of non-names (English, clinical, drugs) does not.
+
+One pass over word tokens and set look-ups: linear in the text's length.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from appliance.detectors.text_lexicon import STOP, Lexicon
+from appliance.domain.findings import FindingKind
+
+_WORD = re.compile(r"[A-Za-z]+(?:['’\-][A-Za-z]+)*")
+TITLES = frozenset("dr doctor drs mr mrs ms miss mx prof".split())
+RELATIONS = frozenset(
+    (
+        "daughter son wife husband sister brother mother father mom dad niece nephew"
+        " grandson granddaughter grandaughter grandmother grandfather aunt uncle cousin"
+        " friend neighbor neighbour spouse partner fiance fiancee boyfriend girlfriend"
+        " stepdaughter stepson sil dil dtr hcp nok proxy guardian caregiver"
+    ).split()
+)
+# Words that introduce a name that may be in no lexicon (a label or an author line).
+LABELS = frozenset(
+    (
+        "by name pcp attending surgeon assistant pathologist radiologist resident fellow"
+        " intern cardiologist oncologist nephrologist physician with to from contact"
+    ).split()
+)
+STRONG_LABELS = frozenset("by name pcp attending surgeon assistant pathologist".split())
+CREDENTIALS = frozenset("md rn np pa do phd lpn cna pharmd lcsw msw aprn crna dds".split())
+FACILITY = frozenset(
+    (
+        "hospital hosp medical clinic rehab rehabilitation nursing healthcare house manor"
+        " ambulance amb ems hospice infirmary center centre institute vna living"
+    ).split()
+)
+FACILITY_INNER = frozenset(
+    "st saint mount mt general memorial community regional university county city of the"
+    " and children's childrens medical center health assisted nursing skilled care".split()
+)
+MOTION = frozenset("from to at in via near".split())
+MOVED = frozenset(
+    "lives live living resides reside transferred transfer xfer xfered moved arrived amb"
+    " ambulance brought flown came home".split()
+)
+PLACE_STOP = frozenset(
+    "home bed chair floor unit room house hospital rehab or ed er icu office clinic".split()
+)
+
+
+@dataclass(frozen=True)
+class Span:
+    """A context finding: kind, character span, score and the rule that made it."""
+
+    kind: FindingKind
+    start: int
+    end: int
+    score: float
+    rule: str
+
+
+@dataclass(frozen=True)
+class _Token:
+    start: int
+    end: int
+    text: str
+    low: str
+
+
+def _case_style(tokens: list[_Token]) -> str:
+    """``upper``, ``lower`` or ``mixed``: whether letter case can tell proper nouns."""
+    words = [t.text for t in tokens if len(t.text) > 1]
+    if not words:
+        return "mixed"
+    upper = sum(w.isupper() for w in words) / len(words)
+    lower = sum(w.islower() for w in words) / len(words)
+    return "upper" if upper > 0.6 else "lower" if lower > 0.85 else "mixed"
+
+
+class ContextScanner:
+    """Finds person names and places in one text (see the module docstring)."""
+
+    def __init__(self, lexicon: Lexicon) -> None:
+        self.lex = lexicon
+
+    def scan(self, text: str) -> list[Span]:
+        tokens = [_Token(m.start(), m.end(), m.group(), m.group().lower()) for m in _WORD.finditer(text)]
+        return list(_Scan(self.lex, text, tokens).run())
+
+
+class _Scan:
+    def __init__(self, lex: Lexicon, text: str, tokens: list[_Token]) -> None:
+        self.lex, self.text, self.tokens = lex, text, tokens
+        self.mixed = _case_style(tokens) == "mixed"
+
+    # --- token tests -----------------------------------------------------------------
+    def gap(self, i: int) -> str:
+        """The characters between token ``i`` and token ``i + 1``."""
+        return self.text[self.tokens[i].end : self.tokens[i + 1].start]
+
+    def joined(self, i: int) -> bool:
+        """Tokens ``i`` and ``i + 1`` sit in one phrase (space, or an initial's dot)."""
+        gap = self.gap(i)
+        return gap.strip() == "" and "\n" not in gap or (
+            gap.strip() == "." and len(self.tokens[i].text) == 1
+        )
+
+    def titled(self, t: _Token) -> bool:
+        return self.mixed and t.text[0].isupper() and not t.text.isupper()
+
+    def sentence_start(self, i: int) -> bool:
+        if i == 0:
+            return True
+        gap = self.text[self.tokens[i - 1].end : self.tokens[i].start]
+        return "\n" in gap or gap.strip()[-1:] in {".", ":", ";", "!", "?"}
+
+    def lexical_name(self, t: _Token) -> bool:
+        return self.lex.is_name(t.low) and not self.lex.is_common(t.low) and len(t.low) > 1
+
+    def unknown(self, t: _Token) -> bool:
+        """Not an English or clinical word: a proper noun or a typo."""
+        return not self.lex.is_common(t.low) and len(t.low) > 1 and t.low.isalpha()
+
+    def name_part(self, t: _Token) -> bool:
+        """Good enough to continue a name already started."""
+        if t.low in STOP or t.low in CREDENTIALS:
+            return False
+        return self.lex.is_name(t.low) and (
+            not self.lex.is_common(t.low) or self.titled(t) or t.text.isupper()
+        ) or self.unknown(t) or self.titled(t) and not self.lex.is_common(t.low)
+
+    # --- spans -------------------------------------------------------------------------
+    def extend(self, first: int, last: int, limit: int = 3) -> int:
+        """Index of the last token of the name that starts at ``first``..``last``."""
+        while last + 1 < len(self.tokens) and last - first + 1 < limit and self.joined(last):
+            nxt = self.tokens[last + 1]
+            if len(nxt.text) == 1 and nxt.text.isalpha() and self.gap(last).strip() == "":
+                last += 1  # a middle initial
+                continue
+            if not self.name_part(nxt):
+                break
+            last += 1
+        return last
+
+    def span(self, kind: FindingKind, first: int, last: int, score: float, rule: str) -> Span:
+        return Span(kind, self.tokens[first].start, self.tokens[last].end, score, rule)
+
+    def run(self) -> Iterator[Span]:
+        tokens, n = self.tokens, len(self.tokens)
+        i = 0
+        while i < n:
+            t = tokens[i]
+            nxt = tokens[i + 1] if i + 1 < n else None
+            # title + name: "dr. nguyen", "MR SMITH", "Dr. Helen Tran"
+            if t.low in TITLES and nxt is not None and self._follows(i, allow=".") and (
+                nxt.low not in STOP and nxt.low not in TITLES and not nxt.low.isdigit()
+            ):
+                last = self.extend(i + 1, i + 1)
+                yield self.span(FindingKind.PERSON_NAME, i + 1, last, 0.9, "title")
+                i = last + 1
+                continue
+            # relation + first name: "daughter kathy", "WIFE MARTHA", "son, Michael"
+            if t.low in RELATIONS and nxt is not None:
+                j = i + 1
+                if nxt.low in {"is", "named"} and j + 1 < n:
+                    j += 1
+                cand = tokens[j]
+                if self._follows(j - 1, allow=",:") and cand.low not in STOP and (
+                    cand.low in self.lex.first
+                    or self.lexical_name(cand)
+                    or self.titled(cand) and self.unknown(cand)
+                ):
+                    last = self.extend(j, j)
+                    yield self.span(FindingKind.PERSON_NAME, j, last, 0.85, "relation")
+                    i = last + 1
+                    continue
+            # saint + name: "St. Agnes", "ST ELIZABETH'S"
+            if t.low in {"st", "saint"} and nxt is not None and self._follows(i, allow=".") and (
+                nxt.low in self.lex.first or nxt.low in self.lex.last
+            ) and not nxt.text.isdigit():
+                last = self.extend(i + 1, i + 1, limit=2)
+                if last + 1 < n and tokens[last + 1].low in FACILITY and self.joined(last):
+                    last += 1
+                yield self.span(FindingKind.ADDRESS, i, last, 0.8, "saint")
+                i = last + 1
+                continue
+            # facility word after proper words: "lowell general hospital", "SPAULDING REHAB"
+            if t.low in FACILITY and i > 0:
+                first = self._facility_start(i)
+                if first is not None:
+                    end = i + 1 if nxt is not None and nxt.low in {"center", "centre"} and self.joined(i) else i
+                    yield self.span(FindingKind.ADDRESS, first, end, 0.8, "facility")
+                    i = end + 1
+                    continue
+            # motion word + known place: "from milford", "lives in Quincy"
+            if t.low in MOTION and nxt is not None and self._follows(i, allow=""):
+                strong = t.low == "via" or i > 0 and tokens[i - 1].low in MOVED
+                place = self._place(i + 1, strong)
+                if place is not None:
+                    yield self.span(FindingKind.ADDRESS, i + 1, place, 0.75, "place")
+                    i = place + 1
+                    continue
+            # label + name: "dictated by: Samuel Ortiz", "PCP: Dr ..."
+            if t.low in LABELS and nxt is not None and self._follows(i, allow=":-,"):
+                strong = t.low in STRONG_LABELS
+                if nxt.low not in STOP and (
+                    self.lexical_name(nxt) or strong and self.unknown(nxt)
+                    or self.titled(nxt) and self.unknown(nxt) and not self.sentence_start(i + 1)
+                ):
+                    last = self.extend(i + 1, i + 1)
+                    yield self.span(FindingKind.PERSON_NAME, i + 1, last, 0.7, "label")
+                    i = last + 1
+                    continue
+            # name, credential: "Jenna, RN", "Samuel Ortiz, MD"
+            if nxt is not None and nxt.low in CREDENTIALS and self.gap(i).strip() in {",", ""} and (
+                nxt.text.isupper() or nxt.low == "phd"
+            ) and t.low not in STOP and (self.unknown(t) or self.lex.is_name(t.low)):
+                first = i
+                while first > 0 and i - first < 2 and self.joined(first - 1) and self.name_part(tokens[first - 1]):
+                    first -= 1
+                yield self.span(FindingKind.PERSON_NAME, first, i, 0.8, "credential")
+                i += 2
+                continue
+            # a lexicon name with no context: "KATHY", "michael"
+            if self.lexical_name(t):
+                last = self.extend(i, i)
+                after = tokens[last + 1] if last + 1 < n else None
+                signed = after is not None and after.low in CREDENTIALS and after.text.isupper()
+                score = 0.85 if signed and self.gap(last).strip() in {",", ""} else 0.6
+                yield self.span(FindingKind.PERSON_NAME, i, last, score, "lexicon")
+                i = last + 1
+                continue
+            i += 1
+
+    def _follows(self, i: int, allow: str) -> bool:
+        """Token ``i + 1`` follows token ``i`` on the same line, separated by spaces and at
+        most one of the characters in ``allow``."""
+        gap = self.gap(i)
+        core = gap.strip(" \t")
+        return "\n" not in gap and (core == "" or (len(core) == 1 and core in allow))
+
+    def _facility_start(self, i: int) -> int | None:
+        """First token of the proper name before the facility word at ``i``, if any."""
+        first, proper = i, False
+        while first > 0 and i - first < 4 and self.joined(first - 1):
+            prev = self.tokens[first - 1]
+            if prev.low in FACILITY_INNER:
+                first -= 1
+                continue
+            if prev.low in STOP or prev.low in PLACE_STOP:
+                break
+            if prev.low in self.lex.places or self.lex.is_name(prev.low) or self.unknown(prev):
+                first -= 1
+                proper = True
+                continue
+            break
+        while first < i and self.tokens[first].low in FACILITY_INNER - {"st", "saint", "mount", "mt"}:
+            first += 1
+        return first if proper and first < i else None
+
+    def _place(self, j: int, strong: bool) -> int | None:
+        """Last token of a known place (up to three words) starting at ``j``."""
+        tokens, best = self.tokens, None
+        phrase = ""
+        for k in range(j, min(j + 3, len(tokens))):
+            if k > j and not self.joined(k - 1):
+                break
+            phrase = f"{phrase} {tokens[k].low}".strip()
+            if phrase in self.lex.places and phrase not in PLACE_STOP and phrase not in STOP:
+                best = k
+        if best is None:
+            return None
+        low = tokens[j].low
+        if best == j and (low in STOP or low in PLACE_STOP or len(low) < 4):
+            return None
+        shaped = self.titled(tokens[j]) or tokens[j].text.isupper() and self.mixed
+        if best == j and self.lex.is_common(low) and not (shaped or strong):
+            return None  # "in clear", "to lower": a common word in lower-case text
+        while best + 1 < len(tokens) and best - j < 3 and self.joined(best) and (
+            tokens[best + 1].low in self.lex.places and not self.lex.is_common(tokens[best + 1].low)
+        ):
+            best += 1
+        return best
