@@ -145,9 +145,7 @@ def run_phi_benchmark(
         for document in documents:
             hits = analyze(document.text)
             if round_ == 0:
-                found.append(
-                    [(f.location["start"], f.location["end"], f.kind.value) for f in hits]
-                )
+                found.append([(f.location["start"], f.location["end"], f.kind.value) for f in hits])
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     megabytes = repeats * sum(len(d.text.encode("utf-8")) for d in documents) / 1e6
     result = score(documents, found)

@@ -115,11 +115,23 @@ class TextDetector:
             for pattern in PATTERNS:
                 for start, end, score in pattern.finditer(piece):
                     hits.append(
-                        _Hit(pattern.kind, offset + start, offset + end, score, f"pattern:{pattern.name}")
+                        _Hit(
+                            pattern.kind,
+                            offset + start,
+                            offset + end,
+                            score,
+                            f"pattern:{pattern.name}",
+                        )
                     )
             for span in self._scanner.scan(piece):
                 hits.append(
-                    _Hit(span.kind, offset + span.start, offset + span.end, span.score, f"context:{span.rule}")
+                    _Hit(
+                        span.kind,
+                        offset + span.start,
+                        offset + span.end,
+                        span.score,
+                        f"context:{span.rule}",
+                    )
                 )
         hits = [h for h in hits if h.score >= self._threshold]
         return [

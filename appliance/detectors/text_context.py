@@ -20,41 +20,184 @@ from appliance.detectors.text_lexicon import STOP, Lexicon
 from appliance.domain.findings import FindingKind
 
 _WORD = re.compile(r"[A-Za-z]+(?:['’\-][A-Za-z]+)*")
-TITLES = frozenset("dr doctor drs mr mrs ms miss mx prof".split())
+TITLES = frozenset(["dr", "doctor", "drs", "mr", "mrs", "ms", "miss", "mx", "prof"])
 RELATIONS = frozenset(
-    (
-        "daughter son wife husband sister brother mother father mom dad niece nephew"
-        " grandson granddaughter grandaughter grandmother grandfather aunt uncle cousin"
-        " friend neighbor neighbour spouse partner fiance fiancee boyfriend girlfriend"
-        " stepdaughter stepson sil dil dtr hcp nok proxy guardian caregiver"
-    ).split()
+    [
+        "daughter",
+        "son",
+        "wife",
+        "husband",
+        "sister",
+        "brother",
+        "mother",
+        "father",
+        "mom",
+        "dad",
+        "niece",
+        "nephew",
+        "grandson",
+        "granddaughter",
+        "grandaughter",
+        "grandmother",
+        "grandfather",
+        "aunt",
+        "uncle",
+        "cousin",
+        "friend",
+        "neighbor",
+        "neighbour",
+        "spouse",
+        "partner",
+        "fiance",
+        "fiancee",
+        "boyfriend",
+        "girlfriend",
+        "stepdaughter",
+        "stepson",
+        "sil",
+        "dil",
+        "dtr",
+        "hcp",
+        "nok",
+        "proxy",
+        "guardian",
+        "caregiver",
+    ]
 )
 # Words that introduce a name that may be in no lexicon (a label or an author line).
 LABELS = frozenset(
-    (
-        "by name pcp attending surgeon assistant pathologist radiologist resident fellow"
-        " intern cardiologist oncologist nephrologist physician with to from contact"
-    ).split()
+    [
+        "by",
+        "name",
+        "pcp",
+        "attending",
+        "surgeon",
+        "assistant",
+        "pathologist",
+        "radiologist",
+        "resident",
+        "fellow",
+        "intern",
+        "cardiologist",
+        "oncologist",
+        "nephrologist",
+        "physician",
+        "with",
+        "to",
+        "from",
+        "contact",
+    ]
 )
-STRONG_LABELS = frozenset("by name pcp attending surgeon assistant pathologist".split())
-CREDENTIALS = frozenset("md rn np pa do phd lpn cna pharmd lcsw msw aprn crna dds".split())
+STRONG_LABELS = frozenset(["by", "name", "pcp", "attending", "surgeon", "assistant", "pathologist"])
+CREDENTIALS = frozenset(
+    [
+        "md",
+        "rn",
+        "np",
+        "pa",
+        "do",
+        "phd",
+        "lpn",
+        "cna",
+        "pharmd",
+        "lcsw",
+        "msw",
+        "aprn",
+        "crna",
+        "dds",
+    ]
+)
 FACILITY = frozenset(
-    (
-        "hospital hosp medical clinic rehab rehabilitation nursing healthcare house manor"
-        " ambulance amb ems hospice infirmary center centre institute vna living"
-    ).split()
+    [
+        "hospital",
+        "hosp",
+        "medical",
+        "clinic",
+        "rehab",
+        "rehabilitation",
+        "nursing",
+        "healthcare",
+        "house",
+        "manor",
+        "ambulance",
+        "amb",
+        "ems",
+        "hospice",
+        "infirmary",
+        "center",
+        "centre",
+        "institute",
+        "vna",
+        "living",
+    ]
 )
 FACILITY_INNER = frozenset(
-    "st saint mount mt general memorial community regional university county city of the"
-    " and children's childrens medical center health assisted nursing skilled care".split()
+    [
+        "st",
+        "saint",
+        "mount",
+        "mt",
+        "general",
+        "memorial",
+        "community",
+        "regional",
+        "university",
+        "county",
+        "city",
+        "of",
+        "the",
+        "and",
+        "children's",
+        "childrens",
+        "medical",
+        "center",
+        "health",
+        "assisted",
+        "nursing",
+        "skilled",
+        "care",
+    ]
 )
-MOTION = frozenset("from to at in via near".split())
+MOTION = frozenset(["from", "to", "at", "in", "via", "near"])
 MOVED = frozenset(
-    "lives live living resides reside transferred transfer xfer xfered moved arrived amb"
-    " ambulance brought flown came home".split()
+    [
+        "lives",
+        "live",
+        "living",
+        "resides",
+        "reside",
+        "transferred",
+        "transfer",
+        "xfer",
+        "xfered",
+        "moved",
+        "arrived",
+        "amb",
+        "ambulance",
+        "brought",
+        "flown",
+        "came",
+        "home",
+    ]
 )
 PLACE_STOP = frozenset(
-    "home bed chair floor unit room house hospital rehab or ed er icu office clinic".split()
+    [
+        "home",
+        "bed",
+        "chair",
+        "floor",
+        "unit",
+        "room",
+        "house",
+        "hospital",
+        "rehab",
+        "or",
+        "ed",
+        "er",
+        "icu",
+        "office",
+        "clinic",
+    ]
 )
 
 
@@ -94,7 +237,9 @@ class ContextScanner:
         self.lex = lexicon
 
     def scan(self, text: str) -> list[Span]:
-        tokens = [_Token(m.start(), m.end(), m.group(), m.group().lower()) for m in _WORD.finditer(text)]
+        tokens = [
+            _Token(m.start(), m.end(), m.group(), m.group().lower()) for m in _WORD.finditer(text)
+        ]
         return list(_Scan(self.lex, text, tokens).run())
 
 
@@ -111,7 +256,7 @@ class _Scan:
     def joined(self, i: int) -> bool:
         """Tokens ``i`` and ``i + 1`` sit in one phrase (space, or an initial's dot)."""
         gap = self.gap(i)
-        return gap.strip() == "" and "\n" not in gap or (
+        return (gap.strip() == "" and "\n" not in gap) or (
             gap.strip() == "." and len(self.tokens[i].text) == 1
         )
 
@@ -135,9 +280,14 @@ class _Scan:
         """Good enough to continue a name already started."""
         if t.low in STOP or t.low in CREDENTIALS:
             return False
-        return self.lex.is_name(t.low) and (
-            not self.lex.is_common(t.low) or self.titled(t) or t.text.isupper()
-        ) or self.unknown(t) or self.titled(t) and not self.lex.is_common(t.low)
+        return (
+            (
+                self.lex.is_name(t.low)
+                and (not self.lex.is_common(t.low) or self.titled(t) or t.text.isupper())
+            )
+            or self.unknown(t)
+            or (self.titled(t) and not self.lex.is_common(t.low))
+        )
 
     # --- spans -------------------------------------------------------------------------
     def extend(self, first: int, last: int, limit: int = 3) -> int:
@@ -162,8 +312,11 @@ class _Scan:
             t = tokens[i]
             nxt = tokens[i + 1] if i + 1 < n else None
             # title + name: "dr. nguyen", "MR SMITH", "Dr. Helen Tran"
-            if t.low in TITLES and nxt is not None and self._follows(i, allow=".") and (
-                nxt.low not in STOP and nxt.low not in TITLES and not nxt.low.isdigit()
+            if (
+                t.low in TITLES
+                and nxt is not None
+                and self._follows(i, allow=".")
+                and (nxt.low not in STOP and nxt.low not in TITLES and not nxt.low.isdigit())
             ):
                 last = self.extend(i + 1, i + 1)
                 yield self.span(FindingKind.PERSON_NAME, i + 1, last, 0.9, "title")
@@ -175,19 +328,27 @@ class _Scan:
                 if nxt.low in {"is", "named"} and j + 1 < n:
                     j += 1
                 cand = tokens[j]
-                if self._follows(j - 1, allow=",:") and cand.low not in STOP and (
-                    cand.low in self.lex.first
-                    or self.lexical_name(cand)
-                    or self.titled(cand) and self.unknown(cand)
+                if (
+                    self._follows(j - 1, allow=",:")
+                    and cand.low not in STOP
+                    and (
+                        cand.low in self.lex.first
+                        or self.lexical_name(cand)
+                        or (self.titled(cand) and self.unknown(cand))
+                    )
                 ):
                     last = self.extend(j, j)
                     yield self.span(FindingKind.PERSON_NAME, j, last, 0.85, "relation")
                     i = last + 1
                     continue
             # saint + name: "St. Agnes", "ST ELIZABETH'S"
-            if t.low in {"st", "saint"} and nxt is not None and self._follows(i, allow=".") and (
-                nxt.low in self.lex.first or nxt.low in self.lex.last
-            ) and not nxt.text.isdigit():
+            if (
+                t.low in {"st", "saint"}
+                and nxt is not None
+                and self._follows(i, allow=".")
+                and (nxt.low in self.lex.first or nxt.low in self.lex.last)
+                and not nxt.text.isdigit()
+            ):
                 last = self.extend(i + 1, i + 1, limit=2)
                 if last + 1 < n and tokens[last + 1].low in FACILITY and self.joined(last):
                     last += 1
@@ -198,13 +359,17 @@ class _Scan:
             if t.low in FACILITY and i > 0:
                 first = self._facility_start(i)
                 if first is not None:
-                    end = i + 1 if nxt is not None and nxt.low in {"center", "centre"} and self.joined(i) else i
+                    end = (
+                        i + 1
+                        if nxt is not None and nxt.low in {"center", "centre"} and self.joined(i)
+                        else i
+                    )
                     yield self.span(FindingKind.ADDRESS, first, end, 0.8, "facility")
                     i = end + 1
                     continue
             # motion word + known place: "from milford", "lives in Quincy"
             if t.low in MOTION and nxt is not None and self._follows(i, allow=""):
-                strong = t.low == "via" or i > 0 and tokens[i - 1].low in MOVED
+                strong = t.low == "via" or (i > 0 and tokens[i - 1].low in MOVED)
                 place = self._place(i + 1, strong)
                 if place is not None:
                     yield self.span(FindingKind.ADDRESS, i + 1, place, 0.75, "place")
@@ -214,19 +379,30 @@ class _Scan:
             if t.low in LABELS and nxt is not None and self._follows(i, allow=":-,"):
                 strong = t.low in STRONG_LABELS
                 if nxt.low not in STOP and (
-                    self.lexical_name(nxt) or strong and self.unknown(nxt)
-                    or self.titled(nxt) and self.unknown(nxt) and not self.sentence_start(i + 1)
+                    self.lexical_name(nxt)
+                    or (strong and self.unknown(nxt))
+                    or (self.titled(nxt) and self.unknown(nxt) and not self.sentence_start(i + 1))
                 ):
                     last = self.extend(i + 1, i + 1)
                     yield self.span(FindingKind.PERSON_NAME, i + 1, last, 0.7, "label")
                     i = last + 1
                     continue
             # name, credential: "Jenna, RN", "Samuel Ortiz, MD"
-            if nxt is not None and nxt.low in CREDENTIALS and self.gap(i).strip() in {",", ""} and (
-                nxt.text.isupper() or nxt.low == "phd"
-            ) and t.low not in STOP and (self.unknown(t) or self.lex.is_name(t.low)):
+            if (
+                nxt is not None
+                and nxt.low in CREDENTIALS
+                and self.gap(i).strip() in {",", ""}
+                and (nxt.text.isupper() or nxt.low == "phd")
+                and t.low not in STOP
+                and (self.unknown(t) or self.lex.is_name(t.low))
+            ):
                 first = i
-                while first > 0 and i - first < 2 and self.joined(first - 1) and self.name_part(tokens[first - 1]):
+                while (
+                    first > 0
+                    and i - first < 2
+                    and self.joined(first - 1)
+                    and self.name_part(tokens[first - 1])
+                ):
                     first -= 1
                 yield self.span(FindingKind.PERSON_NAME, first, i, 0.8, "credential")
                 i += 2
@@ -264,7 +440,12 @@ class _Scan:
                 proper = True
                 continue
             break
-        while first < i and self.tokens[first].low in FACILITY_INNER - {"st", "saint", "mount", "mt"}:
+        while first < i and self.tokens[first].low in FACILITY_INNER - {
+            "st",
+            "saint",
+            "mount",
+            "mt",
+        }:
             first += 1
         return first if proper and first < i else None
 
@@ -283,11 +464,17 @@ class _Scan:
         low = tokens[j].low
         if best == j and (low in STOP or low in PLACE_STOP or len(low) < 4):
             return None
-        shaped = self.titled(tokens[j]) or tokens[j].text.isupper() and self.mixed
+        shaped = self.titled(tokens[j]) or (tokens[j].text.isupper() and self.mixed)
         if best == j and self.lex.is_common(low) and not (shaped or strong):
             return None  # "in clear", "to lower": a common word in lower-case text
-        while best + 1 < len(tokens) and best - j < 3 and self.joined(best) and (
-            tokens[best + 1].low in self.lex.places and not self.lex.is_common(tokens[best + 1].low)
+        while (
+            best + 1 < len(tokens)
+            and best - j < 3
+            and self.joined(best)
+            and (
+                tokens[best + 1].low in self.lex.places
+                and not self.lex.is_common(tokens[best + 1].low)
+            )
         ):
             best += 1
         return best

@@ -28,11 +28,11 @@ from appliance.detectors.text_regex import (
     digits_between,
     has_name_word,
     iban,
-    luhn,
-    not_ratio,
     is_ip,
     keyed,
+    luhn,
     month_day,
+    not_ratio,
     vin,
 )
 from appliance.domain.findings import FindingKind as K
@@ -61,11 +61,12 @@ PATTERNS: tuple[TextPattern, ...] = (
         "name_last_first",
         K.PERSON_NAME,
         c(
-            rf"(?:^|(?<=[.;:\n])\s*|(?<=\bof )|(?<=\bby )|(?<=\bfor )|(?<=\bwith )|(?<=\bto ))"
+            rf"(?:^|(?<=[.;:\n])[ \t]{{0,3}}|(?<=\bof )|(?<=\bby )|(?<=\bfor )|(?<=\bwith )"
+            rf"|(?<=\bto ))"
             rf"(?P<v>{NAME},\s+{NAME}|[A-Z]{{2,}}(?:['\-][A-Z]{{2,}})?,\s+[A-Z]{{2,}}"
             rf"|(?:{NAME}\s+)?[A-Z]\.\s+{NAME})"
             r"(?=\s+(?:was|is|has|had|reports|denies|presents|states|returns|came|will|did)\b"
-            r"|\s*[.;]|\s*$)",
+            r"|[ \t]{0,3}[.;]|[ \t]{0,3}$)",
             re.MULTILINE,
         ),
         0.6,
@@ -298,8 +299,11 @@ PATTERNS: tuple[TextPattern, ...] = (
     TextPattern(
         "mrn_loose",
         K.MEDICAL_RECORD_NUMBER,
-        c(r"(?i:\b(?:mrn|medical record (?:number|no\.?)|unit (?:number|no\.?))\b)(?:[\s:#,]+[a-z]+){0,3}?"
-          r"[\s:#,]+(?P<v>\d{5,10})\b"),
+        c(
+            r"(?i:\b(?:mrn|medical record (?:number|no\.?)|unit (?:number|no\.?))\b)"
+            r"(?:[\s:#,]{1,5}[a-z]{1,20}){0,3}?"
+            r"[\s:#,]{1,5}(?P<v>\d{5,10})\b"
+        ),
         0.8,
     ),
     TextPattern(

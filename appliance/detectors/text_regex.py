@@ -142,7 +142,7 @@ def bare_month_day(text: str, start: int, end: int) -> bool:
     if not month_day(text, start, end) or text[start:end].endswith("/10"):
         return False  # n/10 on its own is a pain or severity score
     month, day = (int(p) for p in text[start:end].split("/"))
-    if day == 5 and month <= 5 or month < day <= 4 or month == day <= 4:
+    if (day == 5 and month <= 5) or month < day <= 4 or month == day <= 4:
         return False  # muscle strength (4/5, 5/5) and fractions (1/2, 3/4, 2/2)
     before, after = text[max(0, start - 24) : start], text[end : end + 12]
     return not NOT_DATE_BEFORE.search(before) and not NOT_DATE_AFTER.match(after)

@@ -85,7 +85,9 @@ def parse_i2b2(folder: Path) -> list[dict]:
         for tag in root.find("TAGS") or []:
             kind = I2B2.get(tag.get("TYPE", ""))
             value = tag.get("text", "")
-            if kind is None or (kind == "age_over_89" and not (value.isdigit() and int(value) > 89)):
+            if kind is None or (
+                kind == "age_over_89" and not (value.isdigit() and int(value) > 89)
+            ):
                 continue
             start, end = int(tag.get("start", 0)), int(tag.get("end", 0))
             assert text[start:end] == value, (path, value)
