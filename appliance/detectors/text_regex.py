@@ -159,7 +159,12 @@ def has_name_word(text: str, start: int, end: int) -> bool:
 
     lex = lexicon()
     words = re.findall(r"[A-Za-z]+", text[start:end])
-    return any(lex.is_name(w.lower()) or not lex.is_common(w.lower()) for w in words if len(w) > 1)
+    return any(
+        not lex.is_vocabulary(w.lower())
+        and (lex.is_name(w.lower()) or not lex.is_common(w.lower()))
+        for w in words
+        if len(w) > 1
+    )
 
 
 def digits_between(low: int, high: int) -> Callable[[str, int, int], bool]:
