@@ -126,7 +126,7 @@ def score(documents: Sequence[Document], found: Sequence[Found]) -> dict[str, An
         "token_precision": _ratio(tokens_both, tokens_found),
         "token_recall": _ratio(tokens_both, tokens_true),
         "phi_free_documents": free,
-        "phi_free_flagged": _ratio(free_flagged, free),
+        "phi_free_flagged": _ratio(free_flagged, free) if free else None,
     }
 
 
@@ -171,8 +171,12 @@ def format_table(result: dict[str, Any]) -> str:
     lines.append(
         f"span precision {result['span_precision']:.3f}, token precision "
         f"{result['token_precision']:.3f}, token recall {result['token_recall']:.3f}, "
-        f"PHI-free documents flagged {result['phi_free_flagged']:.1%} "
-        f"of {result['phi_free_documents']}"
+        + (
+            f"PHI-free documents flagged {result['phi_free_flagged']:.1%} "
+            f"of {result['phi_free_documents']}"
+            if result["phi_free_documents"]
+            else "no PHI-free documents"
+        )
     )
     if "throughput" in result:
         t = result["throughput"]

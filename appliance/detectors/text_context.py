@@ -182,6 +182,9 @@ EPONYM_NEXT = frozenset(
         "cells",
     ]
 )
+ROLES = frozenset(
+    ["md", "np", "pa", "rn", "resident", "attending", "fellow", "intern", "nurse", "cna"]
+)
 BY_VERBS = frozenset(
     [
         "signed",
@@ -227,6 +230,13 @@ MOVED = frozenset(
         "flown",
         "came",
         "home",
+        "visiting",
+        "visit",
+        "driving",
+        "drove",
+        "flew",
+        "traveled",
+        "travelled",
     ]
 )
 PLACE_STOP = frozenset(
@@ -269,6 +279,12 @@ class _Token:
     low: str
 
 
+def _key(word: str) -> str:
+    """The look-up form of a word: lower case, without a possessive ``'s``."""
+    low = word.lower()
+    return low[:-2] if len(low) > 3 and low[-2:] in {"'s", "’s"} else low
+
+
 def _case_style(tokens: list[_Token]) -> str:
     """``upper``, ``lower`` or ``mixed``: whether letter case can tell proper nouns."""
     words = [t.text for t in tokens if len(t.text) > 1]
@@ -287,7 +303,7 @@ class ContextScanner:
 
     def scan(self, text: str) -> list[Span]:
         tokens = [
-            _Token(m.start(), m.end(), m.group(), m.group().lower()) for m in _WORD.finditer(text)
+            _Token(m.start(), m.end(), m.group(), _key(m.group())) for m in _WORD.finditer(text)
         ]
         return list(_Scan(self.lex, text, tokens).run())
 
@@ -355,11 +371,12 @@ class _Scan:
 
     def unknown(self, t: _Token) -> bool:
         """Not an English or clinical word: a proper noun or a typo."""
-        return not self.lex.is_common(t.low) and len(t.low) > 1 and t.low.isalpha()
+        bare = t.low.replace("'", "").replace("’", "").replace("-", "")
+        return not self.lex.is_common(t.low) and len(bare) > 1 and bare.isalpha()
 
     def name_part(self, t: _Token) -> bool:
         """Good enough to continue a name already started."""
-        if t.low in STOP or t.low in CREDENTIALS:
+        if t.low in STOP or t.low in CREDENTIALS or t.low in FACILITY:
             return False
         return (
             (
@@ -423,7 +440,7 @@ class _Scan:
                     j += 1
                 cand = tokens[j]
                 if (
-                    self._follows(j - 1, allow=",:")
+                    self._follows(j - 1, allow=",:(-")
                     and cand.low not in STOP
                     and (
                         cand.low in self.lex.first
@@ -469,6 +486,22 @@ class _Scan:
                     yield self.span(FindingKind.ADDRESS, i + 1, place, 0.75, "place")
                     i = place + 1
                     continue
+            # role + name: "MD NGUYEN AWARE", "rn kathy", "np o'brien"
+            if (
+                t.low in ROLES
+                and nxt is not None
+                and self._follows(i, allow=":-")
+                and nxt.low not in STOP
+                and nxt.low not in ROLES
+                and self.name_shaped(nxt)
+                and len(nxt.low) > 2
+                and (self.lexical_name(nxt) or self.unknown(nxt) or nxt.low in self.lex.first)
+                and not self.lex.is_vocabulary(nxt.low)
+            ):
+                last = self.extend(i + 1, i + 1)
+                yield self.span(FindingKind.PERSON_NAME, i + 1, last, 0.75, "role")
+                i = last + 1
+                continue
             # label + name: "dictated by: Samuel Ortiz", "PCP: Dr ..."
             if t.low in LABELS and nxt is not None and self._follows(i, allow=":-,"):
                 strong = t.low in STRONG_LABELS and (
@@ -514,6 +547,10 @@ class _Scan:
             # a lexicon name with no context: "KATHY", "michael"
             if (self.lexical_name(t) or self.shaped_name(i)) and not self.eponym(i):
                 last = self.extend(i, i)
+                if last + 1 < n and tokens[last + 1].low in FACILITY and self.joined(last):
+                    yield self.span(FindingKind.ADDRESS, i, last + 1, 0.8, "facility")
+                    i = last + 2
+                    continue
                 yield self.span(FindingKind.PERSON_NAME, i, last, 0.6, "lexicon")
                 i = last + 1
                 continue
@@ -561,7 +598,7 @@ class _Scan:
             if phrase in self.lex.places and phrase not in PLACE_STOP and phrase not in STOP:
                 best = k
         if best is None:
-            return None
+            return self._unknown_place(j) if strong or tokens[j - 1].low in {"from", "at"} else None
         low = tokens[j].low
         if best == j and (low in STOP or low in PLACE_STOP or len(low) < 4):
             return None
@@ -579,3 +616,21 @@ class _Scan:
         ):
             best += 1
         return best
+
+    def _unknown_place(self, j: int) -> int | None:
+        """After ``from``/``at`` or a move (``transferred to``), a word in no vocabulary and
+        no lexicon, shaped like a proper noun: a facility or town no list has
+        (``from whidden``, ``at Kindred``). Returns its last token."""
+        t = self.tokens[j]
+        if not (self.unknown(t) and self.name_shaped(t) and len(t.low) >= 4):
+            return None
+        if self.mixed and not (self.titled(t) or t.text.isupper()):
+            return None
+        last = j
+        while last + 1 < len(self.tokens) and last - j < 2 and self.joined(last):
+            nxt = self.tokens[last + 1]
+            if nxt.low in FACILITY or (self.unknown(nxt) and self.name_shaped(nxt)):
+                last += 1
+                continue
+            break
+        return last

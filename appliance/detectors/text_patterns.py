@@ -134,6 +134,19 @@ PATTERNS: tuple[TextPattern, ...] = (
         bare_month_day,
     ),
     TextPattern(
+        "date_holiday",
+        K.DATE,
+        c(
+            r"(?i:\b(?P<v>christmas(?: eve| day)?|xmas|thanksgiving|easter"
+            r"|new year'?s?(?: eve| day)?"
+            r"|memorial day|labor day|independence day|july 4th|fourth of july|halloween"
+            r"|hanukkah|chanukah|passover|ramadan|yom kippur|rosh hashanah|valentine'?s day"
+            r"|st\.? patrick'?s day|mother'?s day|father'?s day|veterans day|columbus day"
+            r"|presidents'? day|martin luther king day|mlk day)\b)"
+        ),
+        0.6,
+    ),
+    TextPattern(
         "date_month_alone",
         K.DATE,
         c(

@@ -107,10 +107,10 @@ def test_held_out_corpus_figures(text_detector: TextDetector) -> None:
     stay at the level reported in docs/phi-detection.md."""
     result = run_phi_benchmark(_load("test.jsonl"), text_detector.analyze)
     print("\n" + json.dumps({k: v for k, v in result.items() if k != "throughput"}, indent=1))
-    assert result["recall_any"] >= 0.93
+    assert result["recall_any"] >= 0.89
     assert result["per_kind"]["person_name"]["recall_any"] >= 0.95
-    assert result["span_precision"] >= 0.9
-    assert result["phi_free_flagged"] <= 0.2
+    assert result["span_precision"] >= 0.95
+    assert result["phi_free_flagged"] <= 0.1
 
 
 def test_corpus_lines_are_well_formed() -> None:

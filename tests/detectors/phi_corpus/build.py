@@ -1,7 +1,7 @@
 """Rebuild the JSON-lines corpus files from the hand-written markup and philter-lite's
 i2b2-style samples: ``python tests/detectors/phi_corpus/build.py [PHILTER_DATA_DIR]``.
 
-``notes.txt`` and ``phi_free.txt`` alternate into ``dev.jsonl`` (tuning) and
+``notes*.txt`` and ``phi_free*.txt`` alternate into ``dev.jsonl`` (tuning) and
 ``test.jsonl`` (held out: report on it, never tune to it). The i2b2 samples (BSD-3-Clause,
 see docs/phi-detection.md) become ``i2b2_sample.jsonl`` when their folder is given.
 """
@@ -101,7 +101,11 @@ def write(path: Path, documents: list[dict]) -> None:
 
 
 def main() -> None:
-    notes = parse_markup(HERE / "notes.txt") + parse_markup(HERE / "phi_free.txt")
+    notes = [
+        document
+        for name in ("notes.txt", "phi_free.txt", "notes2.txt", "phi_free2.txt")
+        for document in parse_markup(HERE / name)
+    ]
     write(HERE / "dev.jsonl", notes[0::2])
     write(HERE / "test.jsonl", notes[1::2])
     if len(sys.argv) > 1:
