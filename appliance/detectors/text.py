@@ -69,9 +69,32 @@ def _resolve(hits: list[_Hit], text: str) -> list[_Hit]:
         if hit.kind is FindingKind.PHONE_NUMBER and _FAX_BEFORE.search(window):
             hit = _Hit(FindingKind.FAX_NUMBER, hit.start, hit.end, hit.score, hit.source)
         adjusted.append(hit)
-    adjusted.sort(key=lambda h: (-h.score, h.start - h.end, h.start))
     kept: list[_Hit] = []
-    for hit in adjusted:
+    for cluster in _clusters(adjusted):
+        kept.extend(_settle(cluster))
+    return sorted(kept, key=lambda h: (h.start, h.end))
+
+
+def _clusters(hits: list[_Hit]) -> list[list[_Hit]]:
+    """Runs of transitively overlapping hits (only these can clash): keeps settling
+    linear in the number of findings for ordinary text."""
+    groups: list[list[_Hit]] = []
+    reach = -1
+    for hit in sorted(hits, key=lambda h: (h.start, h.end)):
+        if groups and hit.start < reach:
+            groups[-1].append(hit)
+            reach = max(reach, hit.end)
+        else:
+            groups.append([hit])
+            reach = hit.end
+    return groups
+
+
+def _settle(cluster: list[_Hit]) -> list[_Hit]:
+    if len(cluster) == 1:
+        return cluster
+    kept: list[_Hit] = []
+    for hit in sorted(cluster, key=lambda h: (-h.score, h.start - h.end, h.start)):
         length = hit.end - hit.start
         clash = any(
             other.kind is not hit.kind
@@ -84,7 +107,7 @@ def _resolve(hits: list[_Hit], text: str) -> list[_Hit]:
         )
         if not clash and not same:
             kept.append(hit)
-    return sorted(kept, key=lambda h: (h.start, h.end))
+    return kept
 
 
 class TextDetector:

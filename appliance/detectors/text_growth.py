@@ -1,6 +1,7 @@
 """How the text recognisers' running time grows with hostile input.
 
-Each recogniser (every pattern of ``text_patterns`` and the lexicon/context scanner) runs
+Each recogniser (every pattern of ``text_patterns``, the lexicon/context scanner, and the
+whole detector, overlap settling included) runs
 on adversarial strings of growing length (``"a." * n``, ``"\\r\\n" * n``, emoji, digits,
 slashes, one long word ...); the growth exponent is the slope of log CPU time against
 log length, fitted over the sizes. Linear code scores about 1, a backtracking pattern
@@ -34,6 +35,7 @@ ADVERSARIAL: dict[str, str] = {
     "spaces": " ",
     "www": "www.a",
     "plus_digits": "+1 ",
+    "dense_phi": "dr smith 9/14/2020 617-555-0143 ",
 }
 SIZES = (2_000, 8_000, 32_000)
 MAX_SECONDS = 2.0
@@ -85,6 +87,7 @@ def exponent(
 
 def recognisers() -> dict[str, Callable[[str], Any]]:
     """Every text recogniser by name, as a callable over a text."""
+    from appliance.detectors.text import TextDetector
     from appliance.detectors.text_context import ContextScanner
     from appliance.detectors.text_lexicon import lexicon
     from appliance.detectors.text_patterns import PATTERNS
@@ -93,6 +96,9 @@ def recognisers() -> dict[str, Callable[[str], Any]]:
         f"pattern:{p.name}": (lambda text, p=p: list(p.finditer(text))) for p in PATTERNS
     }
     calls["context:names_places"] = ContextScanner(lexicon()).scan
+    detector = TextDetector()
+    detector.load()
+    calls["detector:analyze"] = detector.analyze  # all of them, and settling overlaps
     return calls
 
 
