@@ -192,7 +192,7 @@ PATTERNS: tuple[TextPattern, ...] = (
         "pager",
         K.PHONE_NUMBER,
         c(
-            r"(?i:\b(?:pager|pgr|beeper|bpr|page|paged|beep|ext|extension|x)\b\.?\s*(?:\#|no\.?"
+            r"(?i:\b(?:pager|pgr|beeper|bpr|page|paged|beep|ext|extension)\b\.?\s*(?:\#|no\.?"
             r"|number|:)?\s*:?\s*)(?P<v>\d{4,6})\b(?![/.\-]\d)"
         ),
         0.75,
