@@ -76,8 +76,8 @@ PATTERNS: tuple[TextPattern, ...] = (
         "date_numeric",
         K.DATE,
         c(
-            r"\b(?P<v>(?:0?[1-9]|1[0-2]|[12]\d|3[01])[/\-.](?:0?[1-9]|[12]\d|3[01])[/\-.]"
-            r"(?:\d{4}|\d{2}))\b(?![/\-.]\d)"
+            r"\b(?P<v>(?:0?[1-9]|1[0-2]|[12]\d|3[01])(?P<sep>[/\-.])(?:0?[1-9]|[12]\d|3[01])"
+            r"(?P=sep)(?:\d{4}|\d{2}))\b(?![/\-.]\d)"
         ),
         0.7,
     ),
@@ -171,6 +171,16 @@ PATTERNS: tuple[TextPattern, ...] = (
             re.MULTILINE,
         ),
         0.8,
+    ),
+    TextPattern(
+        "age_is",
+        K.AGE_OVER_89,
+        c(
+            r"(?i:\b(?:pt|patient|she|he)\s+is\s+(?:now\s+)?(?P<v>9\d|1[01]\d)\b"
+            r"(?!\s*(?:[%/\d]|\.\d|(?:mg|kg|lbs?|cc|ml|bpm|beats|degrees?|[fcl]|cm|mm"
+            r"|units?|percent|on|ra|nc|sat|sats|over|x)\b)))"
+        ),
+        0.75,
     ),
     TextPattern(
         "age_label", K.AGE_OVER_89, c(rf"(?i:\bage[ds]?\s*(?:of\s*|:|=|is|was)?\s*{AGE}\b)"), 0.85

@@ -134,7 +134,8 @@ NOT_DATE_AFTER = re.compile(
     r"(?i:^\s*(?:tabs?|tablets?|caps?|capsules?|strength|murmur|pain|of|dose|ns|normal|cup"
     r"|teaspoons?|tsp|tbsp|inch|in\b|cm|mm|ml|mg|units?|scale|score|ratio|pos|neg|x\b|%"
     r"|left|right|bilat\w*|upper|lower|ble|bue|lle|rle|lue|rue|le\b|ue\b|extremit\w*|peep"
-    r"|fio2|ps\b|cpap|with\s+peep|/))"
+    r"|fio2|ps\b|cpap|with\s+peep|systems?|sem\b|murmur|lymph|nodes?|ln\b|ros\b|review"
+    r"|positive|negative|pos\b|neg\b|cores?|/))"
 )
 
 

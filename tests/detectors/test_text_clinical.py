@@ -27,6 +27,10 @@ CLASSES = [
     ("Records requested, ref # 8812045 on file.", "8812045", "other_id"),
     ("Pt admitted 9/98 for same, now on tpn.", "9/98", "date"),
     ("Pt is a 93 F with dementia and urosepsis.", "93", "age_over_89"),
+    ("Lives alone, pt is 94, uses a walker.", "94", "age_over_89"),
+    ("Md Nguyen aware of low uop.", "Nguyen", "person_name"),
+    ("Family hopes to take him home for Christmas.", "Christmas", "date"),
+    ("Received from Spaulding Rehab at 1500.", "Spaulding", "address"),
 ]
 # Clinical text that must not be flagged, in every case style.
 CLINICAL = [
@@ -36,6 +40,9 @@ CLINICAL = [
     "Vent AC 24/800/40 peep 5, abg 7.38/42/98.",
     "Lungs coarse, suctioned for thick secretions noted.pt tolerating well.",
     "Tolerated 1/2 of breakfast, bipap 12/5 overnight.",
+    "Sats 93% on ra, pt is 93 on 2l, HR is 95 bpm.",
+    "Murmur 3/6 SEM, 3/12 lymph nodes positive, 4/12 systems reviewed.",
+    "Bolus NS x 1000 given, psv 15/5, peep 5/fio2 40%.",
 ]
 
 
