@@ -1,4 +1,4 @@
-"""``bench``: figures an operator can rerun (index, encoders)."""
+"""``bench``: figures an operator can rerun (index, encoders, api, phi)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,12 @@ def _register() -> None:
     from appliance.bench.api import api_command
     from appliance.bench.encoders import encoders_command
     from appliance.bench.index import index_command
+    from appliance.bench.phi import phi_command
 
     bench.add_command(index_command)
     bench.add_command(encoders_command)
     bench.add_command(api_command)
+    bench.add_command(phi_command)
 
 
 _register()

@@ -1,7 +1,7 @@
 """Detectors: what an input contains that privacy policy cares about.
 
-They report, they never decide: PHI and PII kinds in text (Presidio + spaCy + our own
-recognisers), faces in images, PHI attributes and the burned-in annotation flag in DICOM
+They report, they never decide: PHI and PII kinds in text (linear-time patterns plus lexicon
+and context rules), faces in images, PHI attributes and the burned-in annotation flag in DICOM
 headers, speech in audio. ``appliance.policy`` maps findings to legal categories.
 
 Public API::

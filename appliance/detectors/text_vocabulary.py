@@ -1,0 +1,49 @@
+"""Word sets the context rules key on: titles, relation words, labels, credentials,
+facility words, roles and motion words (all lower case)."""
+
+from __future__ import annotations
+
+
+def words(text: str) -> frozenset[str]:
+    """The set of blank-separated words in ``text``."""
+    return frozenset(text.split())
+
+
+TITLES = words("dr doctor drs mr mrs ms miss mx prof")
+RELATIONS = words(
+    "daughter son wife husband sister brother mother father mom dad niece nephew grandson"
+    " granddaughter grandaughter grandmother grandfather aunt uncle cousin friend neighbor"
+    " neighbour spouse partner fiance fiancee boyfriend girlfriend stepdaughter stepson"
+    " sil dil dtr hcp nok proxy guardian caregiver"
+)
+LABELS = words(
+    "by name pcp attending surgeon assistant pathologist radiologist resident fellow"
+    " intern cardiologist oncologist nephrologist physician with to from contact"
+)
+STRONG_LABELS = words("by name pcp attending surgeon assistant pathologist")
+CREDENTIALS = words("md rn np pa do phd lpn cna pharmd lcsw msw aprn crna dds")
+FACILITY = words(
+    "hospital hosp medical clinic rehab rehabilitation nursing healthcare house manor"
+    " ambulance amb ems hospice infirmary center centre institute vna living"
+)
+FACILITY_INNER = words(
+    "st saint mount mt general memorial community regional university county city of the"
+    " and children's childrens medical center health assisted nursing skilled care"
+)
+MOTION = words("from to at in via near")
+EPONYM_NEXT = words(
+    "disease syndrome sign scale score criteria test maneuver procedure palsy phenomenon"
+    " fracture tube catheter classification reflex law cell cells"
+)
+ROLES = words("md np pa rn resident attending fellow intern nurse cna")
+BY_VERBS = words(
+    "signed dictated seen read reviewed written entered transcribed approved cosigned"
+    " examined evaluated interpreted referred performed paged accompanied visited authored"
+    " verified covered followed"
+)
+MOVED = words(
+    "lives live living resides reside transferred transfer xfer xfered moved arrived amb"
+    " ambulance brought flown came home visiting visit driving drove flew traveled"
+    " travelled"
+)
+PLACE_STOP = words("home bed chair floor unit room house hospital rehab or ed er icu office clinic")

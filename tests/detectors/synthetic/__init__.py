@@ -1,0 +1,1 @@
+"""Seeded synthetic notes with ground-truth PHI spans: unit-test data for the text detector."""
