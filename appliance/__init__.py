@@ -6,7 +6,7 @@ from appliance.airgap import apply_airgap_environment as _apply_airgap_environme
 from appliance.airgap import disable_onnxruntime_telemetry as _disable_onnxruntime_telemetry
 
 # The air-gap switches go first: onnxruntime reads ORT_DISABLE_TELEMETRY when it is imported
-# (just below), huggingface_hub and tldextract when they are imported later.
+# (just below), huggingface_hub when they are imported later.
 _apply_airgap_environment()
 
 # usearch 2.26 loaded before onnxruntime 1.32 makes onnxruntime's import segfault (seen

@@ -1,6 +1,6 @@
 """Air-gap switches for every dependency that would phone home, write a tracking id or
 fetch a list from the internet. Applied by ``appliance/__init__.py`` before anything else
-is imported (onnxruntime, tldextract and huggingface_hub read them at import time).
+is imported (onnxruntime and huggingface_hub read them at import time).
 
 The values are forced, not defaulted: an operator's environment cannot turn telemetry
 back on. ``docs/security.md`` lists each dependency, what it does and how it is disabled.
@@ -23,10 +23,6 @@ AIRGAP_ENVIRONMENT: dict[str, str] = {
     "HF_HUB_DISABLE_IMPLICIT_TOKEN": "1",
     "DISABLE_TELEMETRY": "1",
     "DO_NOT_TRACK": "1",
-    # tldextract (Presidio's e-mail recogniser): no live public-suffix-list fetch and no
-    # cache under $HOME; the suffix snapshot bundled in the wheel is used.
-    "TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS": "",
-    "TLDEXTRACT_CACHE": "",
 }
 
 

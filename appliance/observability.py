@@ -4,7 +4,7 @@ The redaction processor runs on every event before rendering: content-bearing ke
 replaced, raw subject ids are dropped, and any string that looks like a bearer token is
 masked. Code logs pseudonyms (``subject=ps_...``), never raw ids.
 
-Standard-library records (the encoder engine's threads, uvicorn, Presidio, spaCy,
+Standard-library records (the encoder engine's threads, uvicorn,
 transformers, torch) go through the same processors: a ``ProcessorFormatter`` on the root
 logger renders each as a JSON line, and libraries' own stderr handlers are taken off so they
 propagate to it. A library's message keeps its format string but not its arguments (they

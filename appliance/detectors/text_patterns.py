@@ -1,4 +1,4 @@
-"""Our own PHI recognisers, for the Safe Harbor kinds Presidio lacks or catches poorly.
+"""The pattern recognisers of the text PHI detector, one per Safe Harbor format.
 
 A pattern reports the span of its named group ``v`` (the identifier, not the keyword that
 introduced it), or the whole match when it has no such group. Keyword-introduced
@@ -195,7 +195,7 @@ PATTERNS: tuple[TextPattern, ...] = (
         ),
         0.8,
     ),
-    # --- contact: fax (phones come from Presidio and a US-format fallback) --------------
+    # --- contact: fax (phones have their own patterns) --------------
     TextPattern("fax", K.FAX_NUMBER, keyed(r"fax|facsimile|telefax|fx", value=PHONE), 0.9),
     TextPattern("fax_letterhead", K.FAX_NUMBER, c(rf"(?<![\w.])F\s?:\s*(?P<v>{PHONE})"), 0.8),
     TextPattern(

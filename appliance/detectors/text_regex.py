@@ -1,7 +1,7 @@
 """Building blocks of our own text recognisers: the pattern type, regex fragments for
 identifiers, phones, dates, places and names, and the validators that patterns call.
 
-Plain ``re`` (no Presidio import), so this module is cheap to load and to test.
+Plain ``re``, so this module is cheap to load and to test.
 """
 
 from __future__ import annotations
