@@ -11,7 +11,7 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from appliance.api.auth import current_actor
-from appliance.api.payloads import decode_input, parse_modality
+from appliance.api.payloads import check_text_sizes, decode_input, parse_modality
 from appliance.api.state import ApiState
 from appliance.domain.roles import Permission
 from appliance.errors import InvalidInputError, NotFoundError
@@ -68,6 +68,10 @@ def create_embeddings(
     texts = _inputs(data.input)
     if len(texts) > MAX_INPUTS:
         raise InvalidInputError(f"input: at most {MAX_INPUTS} inputs per request")
+    if modality.value == "text":
+        check_text_sizes(
+            ((f"input[{i}]", t) for i, t in enumerate(texts)), api.appliance.settings.limits
+        )
     payloads = [decode_input(modality, t, field=f"input[{i}]") for i, t in enumerate(texts)]
     context = RequestContext.from_mapping(data.context or DEFAULT_CONTEXT, modality=modality)
     vectors, notes = service.embed(

@@ -12,7 +12,7 @@ from litestar.params import FromPath, JSONBody, PathParameter
 
 from appliance.api.auth import current_actor
 from appliance.api.errors import ApiError
-from appliance.api.payloads import decode_input, parse_modality
+from appliance.api.payloads import check_text_sizes, decode_input, parse_modality
 from appliance.api.state import ApiState
 from appliance.domain.roles import Permission
 from appliance.errors import ApplianceError, InvalidInputError
@@ -112,6 +112,10 @@ def ingest_items(
             f"{len(data.items)} items in one request; the limit is {MAX_ITEMS_PER_BATCH}",
             remedy="split the batch",
         )
+    check_text_sizes(
+        ((f"items[{i}].data", it.data) for i, it in enumerate(data.items) if it.modality == "text"),
+        api.appliance.settings.limits,
+    )
     api.appliance.collections.get(collection)
     service = api.require("ingest")
     outcomes: list[ItemOutcome | None] = []
@@ -149,6 +153,8 @@ def search(
     request: Request[Any, Any, Any],
 ) -> dict[str, Any]:
     """Nearest items in any modality that the caller may see."""
+    if data.query.modality == "text":
+        check_text_sizes([("query.data", data.query.data)], api.appliance.settings.limits)
     actor = current_actor(request)
     encoders = api.require("encoders")
     api.appliance.collections.get(collection)
@@ -188,6 +194,8 @@ def classify_input(
     """Dry run: findings and the decision for one input; nothing is stored."""
     screening = api.require("screening")
     modality = parse_modality(data.modality)
+    if modality.value == "text":
+        check_text_sizes([("data", data.data)], api.appliance.settings.limits)
     payload = decode_input(modality, data.data)
     context = RequestContext.from_mapping(data.context, modality=modality)
     screened = screening.screen(modality, payload, context)

@@ -152,11 +152,11 @@ def _image_report(
 def _audio_report(
     data: bytes, settings: EncoderSettings, registry: DetectorRegistry
 ) -> DetectionReport:
-    from appliance.encoders.decode_audio import decode_audio
+    from appliance.encoders.decode_audio import decode_audio_bounded
     from appliance.encoders.sniff import require_bytes, sniff
 
     data = require_bytes(data, "audio", max_bytes=settings.max_audio_bytes)
-    decoded = decode_audio(data, max_seconds=settings.max_audio_seconds)
+    decoded = decode_audio_bounded(data, settings)
     findings, speech_facts = registry.speech().findings(decoded.samples, decoded.sample_rate)
     found = sniff(data)
     facts: dict[str, Any] = {
