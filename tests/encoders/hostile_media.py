@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import struct
 import zlib
 
@@ -47,3 +48,34 @@ def flac_header(rate: int, channels: int, frames: int) -> bytes:
     )
     block_header = bytes([0x80]) + len(info).to_bytes(3, "big")  # last block, STREAMINFO
     return b"fLaC" + block_header + info
+
+
+def nested_dicom(depth: int, innermost: bytes = b"") -> bytes:
+    """A Part 10 file whose ReferencedSeriesSequence nests ``depth`` levels (built by hand:
+    undefined-length sequences and items, explicit VR little endian)."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    meta = FileMetaDataset()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
+    meta.MediaStorageSOPInstanceUID = "1.2.3.4"
+    top = Dataset()
+    top.file_meta = meta
+    top.SOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
+    top.Modality = "OT"
+    out = io.BytesIO()
+    top.save_as(out, enforce_file_format=True)
+    undefined = b"\xff\xff\xff\xff"
+    sequence = b"\x08\x00\x15\x11SQ\x00\x00" + undefined  # (0008,1115), explicit VR
+    item, item_end = b"\xfe\xff\x00\xe0" + undefined, b"\xfe\xff\x0d\xe0" + b"\0" * 4
+    sequence_end = b"\xfe\xff\xdd\xe0" + b"\0" * 4
+    return (
+        out.getvalue() + (sequence + item) * depth + innermost + (item_end + sequence_end) * depth
+    )
+
+
+def patient_name_element(name: bytes) -> bytes:
+    """A PatientName element (explicit VR little endian)."""
+    padded = name + b" " * (len(name) % 2)
+    return b"\x10\x00\x10\x00PN" + len(padded).to_bytes(2, "little") + padded

@@ -11,9 +11,10 @@ import soundfile
 
 from appliance.encoders.decode_audio import decode_audio, decode_audio_bounded
 from appliance.encoders.decode_image import decode_image
+from appliance.encoders.dicom import decode_dicom
 from appliance.errors import InvalidInputError
 from appliance.settings import EncoderSettings
-from tests.encoders.hostile_media import flac_header, icns_bomb, png_declaring
+from tests.encoders.hostile_media import flac_header, icns_bomb, nested_dicom, png_declaring
 
 MAX_PIXELS = 40_000_000
 
@@ -88,3 +89,10 @@ def test_audio_errors_do_not_leak_object_reprs() -> None:
         decode_audio(b"RIFF\x00\x00\x00\x00WAVEjunkjunkjunk", max_seconds=600)
     assert "object at 0x" not in str(caught.value)
     assert "BytesIO" not in str(caught.value)
+
+
+def test_dicom_nested_2000_deep_is_a_422_for_the_image_encoder() -> None:
+    """The DICOM pixel decoder refuses 2,000-deep sequences clearly instead of a RecursionError."""
+    with pytest.raises(InvalidInputError) as caught:
+        decode_dicom(nested_dicom(2000), max_pixels=MAX_PIXELS)
+    assert "nest too deep" in caught.value.message
