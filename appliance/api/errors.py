@@ -39,6 +39,9 @@ STATUS_BY_CODE: dict[str, int] = {
     "bad_request": 400,
     "method_not_allowed": 405,
     "internal_error": 500,
+    "appliance_error": 500,
+    "policy_invalid": 503,
+    "space_unavailable": 503,
 }
 """Every code the API answers with; docs/api.md lists each (a test keeps them in step)."""
 

@@ -15,7 +15,7 @@ from appliance.api.errors import ApiError
 from appliance.api.payloads import check_text_sizes, decode_input, parse_modality
 from appliance.api.state import ApiState
 from appliance.domain.roles import Permission
-from appliance.errors import ApplianceError, InvalidInputError
+from appliance.errors import ApplianceError, InvalidInputError, StorageUnavailableError
 from appliance.policy.decisions import RequestContext
 from appliance.services.ingest import IngestItem, ItemOutcome
 
@@ -134,10 +134,21 @@ def ingest_items(
         actor=current_actor(request),
         encoders=api.encoders,
     )
+    _refuse_if_storage_failed(results)
     for (index, _), outcome in zip(decoded, results, strict=True):
         outcomes[index] = outcome
         api.metrics.decisions.labels(outcome.status).inc()
     return {"items": [o.to_dict() for o in outcomes if o is not None]}
+
+
+def _refuse_if_storage_failed(results: list[ItemOutcome]) -> None:
+    """A batch the disk refused (nothing stored) is a 503 the client retries as a whole."""
+    refused = [o for o in results if o.error and o.error.get("code") == "storage_unavailable"]
+    if refused and not any(o.status == "stored" for o in results):
+        raise StorageUnavailableError(
+            str(refused[0].error["message"]),  # type: ignore[index]
+            remedy="free disk space or make the data directory writable, then resend the batch",
+        )
 
 
 @post(
