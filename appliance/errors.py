@@ -74,6 +74,7 @@ class StorageUnavailableError(ApplianceError):
     """The disk refused a write or a read (full, read-only, I/O error): nothing was stored."""
 
     code = "storage_unavailable"
+    exit_status = 74  # sysexits EX_IOERR
 
 
 class DeadlineExceededError(ApplianceError):
