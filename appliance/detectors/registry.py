@@ -16,6 +16,7 @@ from appliance.detectors.report import DetectionReport
 from appliance.detectors.speech import SpeechDetector
 from appliance.detectors.text import TextDetector, text_facts
 from appliance.domain.types import Modality
+from appliance.engine.deadline import check_deadline
 from appliance.errors import InvalidInputError
 from appliance.settings import EncoderSettings
 
@@ -184,6 +185,7 @@ def detect(
     Bad input raises ``InvalidInputError`` naming the problem.
     """
     registry = registry or _DEFAULT
+    check_deadline("detection")  # a request out of time screens nothing more
     try:
         kind = Modality(modality)
     except ValueError as exc:

@@ -79,3 +79,15 @@ def test_check_deadline_names_the_stage() -> None:
     assert caught.value.code == "deadline_exceeded"
     assert "text detection" in caught.value.message
     check_deadline("outside any request")  # no deadline: never raises
+
+
+def test_detection_does_not_start_after_the_deadline() -> None:
+    """A request out of time screens no further input: detect() refuses with deadline_exceeded."""
+    from appliance.detectors import detect
+    from appliance.settings import EncoderSettings
+
+    with deadline_scope(0.0):
+        time.sleep(0.001)
+        with pytest.raises(DeadlineExceededError) as caught:
+            detect("text", "Patient John Smith, MRN 12345", settings=EncoderSettings())
+    assert "detection" in caught.value.message
