@@ -21,7 +21,7 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import Future
 from typing import Any
 
@@ -233,7 +233,10 @@ class EncoderEngine(EngineWaitMixin):
             batch = self._preparer.prepare(live) if live else Batch()
             if len(live) < len(taken):  # nobody waits for these: never prepared nor run
                 dropped = discard or EngineTimeoutError(self.name)
-                batch.failed.extend((r, i, dropped) for r, i in taken if (r, i) not in live)
+                gone = [(r, i) for r, i in taken if (r, i) not in live]
+                batch.failed.extend((r, i, dropped) for r, i in gone)
+                if discard is None:
+                    self._count_abandoned(r for r, _ in gone)
             with self._lock:
                 while self._slot is not None:
                     self._work.wait()
@@ -326,13 +329,19 @@ class EncoderEngine(EngineWaitMixin):
         if batch.valid and all(request.abandoned for request, _, _ in batch.valid):
             # every caller of this batch has gone (deadline passed): skip the forward pass
             dropped = EngineTimeoutError(self.name)
-            abandoned = {id(request) for request, _, _ in batch.valid}
+            self._count_abandoned(request for request, _, _ in batch.valid)
             batch.failed.extend((request, index, dropped) for request, index, _ in batch.valid)
             batch.valid, batch.payload = [], None
-            with self._lock:
-                self._counters.requests_cancelled += len(abandoned)
         forward_s, failed_items, outcomes = run_batch(self.encoder, batch)
         self._record(batch, forward_s, outcomes, failed_items)
+
+    def _count_abandoned(self, requests: Iterable[Request]) -> None:
+        """Count each abandoned request once, however many batches its items were in."""
+        with self._lock:
+            for request in requests:
+                if not request.dropped:
+                    request.dropped = True
+                    self._counters.requests_cancelled += 1
 
     def _record(
         self, batch: Batch, forward_s: float, outcomes: list[bool], failed_items: int

@@ -44,6 +44,7 @@ class Request:
     __slots__ = (
         "cursor",
         "deadline",
+        "dropped",
         "enqueued_at",
         "errors",
         "future",
@@ -66,6 +67,8 @@ class Request:
         self.enqueued_at = enqueued_at
         self.deadline = deadline
         """Absolute ``time.monotonic()`` after which nobody waits for the answer."""
+        self.dropped = False
+        """Set once the engine dropped (some of) its items unrun because it was abandoned."""
         self.future: Future[Any] = Future()
         self.cursor = 0
         """Next input not yet taken into a batch."""
