@@ -68,3 +68,33 @@ class InvalidInputError(ApplianceError):
     """Input failed validation; the message names the field and the problem."""
 
     code = "invalid_input"
+
+
+class StorageUnavailableError(ApplianceError):
+    """The disk refused a write or a read (full, read-only, I/O error): nothing was stored."""
+
+    code = "storage_unavailable"
+    exit_status = 74  # sysexits EX_IOERR
+
+
+class DeadlineExceededError(ApplianceError):
+    """The request's deadline passed before its work finished; unfinished work was dropped."""
+
+    code = "deadline_exceeded"
+
+
+STORAGE_ERRNOS = frozenset({5, 13, 28, 30, 122})
+"""EIO, EACCES, ENOSPC, EROFS, EDQUOT: the disk, not the caller, is at fault."""
+
+
+def storage_error_from(exc: BaseException) -> StorageUnavailableError | None:
+    """A ``StorageUnavailableError`` for an ``OSError`` the disk caused, else ``None``."""
+    if isinstance(exc, OSError) and exc.errno in STORAGE_ERRNOS:
+        reason = exc.strerror or "I/O error"
+        error = StorageUnavailableError(
+            f"storage is unavailable ({reason}); nothing was stored",
+            remedy="free disk space or make the data directory writable, then retry",
+        )
+        error.__cause__ = exc
+        return error
+    return None

@@ -22,7 +22,7 @@ from appliance.api.state import ApiState
 from appliance.crypto.keyring import SYSTEM_OWNER, KeyKind
 from appliance.detectors import get_registry
 from appliance.domain.types import Actor
-from appliance.errors import ConfigError
+from appliance.errors import ApplianceError, ConfigError
 from appliance.models import ModelStore
 from appliance.observability import adopt_library_loggers, get_logger
 from appliance.policy import PolicyEngine
@@ -199,18 +199,57 @@ def run_server(
         if on_ready is not None:
             on_ready(state)
 
+    failures: list[str] = []
+
     def stopping() -> None:
         notify("STOPPING=1")
         stop.set()
-        if state.encoders is not None:
-            state.encoders.close()  # type: ignore[attr-defined]
-        app.audit.append(actor=Actor.operator(), action="appliance.stop", outcome="ok")
-        app.close()
+
+        def close_encoders() -> None:
+            if state.encoders is not None:
+                state.encoders.close()  # type: ignore[attr-defined]
+
+        def audit_stop() -> None:
+            app.audit.append(actor=Actor.operator(), action="appliance.stop", outcome="ok")
+
+        steps: list[tuple[str, Callable[[], None]]] = [
+            ("stop the encoders", close_encoders),
+            ("audit the stop", audit_stop),
+            ("snapshot the indexes and close the store", app.close),
+        ]
+        for what, step in steps:  # each step runs even when an earlier one failed
+            try:
+                step()
+            except Exception as exc:  # a read-only or full disk: say so, never a traceback
+                failures.append(f"could not {what}: {_describe(exc)}")
+                log.error("appliance.stop_failed", step=what, error=_describe(exc))
+        if failures:
+            # uvicorn re-raises the captured SIGTERM after shutdown, which would end the
+            # process before the failure is reported; report it and exit non-zero instead
+            server._captured_signals.clear()
 
     api = create_app(
         state, on_startup=[started], on_shutdown=[stopping], **api_limits(settings.api)
     )
-    uvicorn.Server(uvicorn_config(api, settings.server, host=host, port=port)).run()
+    server = uvicorn.Server(uvicorn_config(api, settings.server, host=host, port=port))
+    server.run()
+    if failures:
+        raise ApplianceError(
+            "shutdown was incomplete: " + "; ".join(failures),
+            remedy="make the data directory writable (free disk space), then start the "
+            "appliance: it rebuilds indexes and re-checks the audit trail on open",
+        )
+
+
+def _describe(exc: BaseException) -> str:
+    """One line naming an error without a traceback (message, or OS reason)."""
+    if isinstance(exc, ApplianceError):
+        return exc.message
+    if isinstance(exc, OSError):
+        return f"{exc.strerror or type(exc).__name__}" + (
+            f": {exc.filename}" if exc.filename else ""
+        )
+    return f"{type(exc).__name__}: {str(exc)[:200]}"
 
 
 def api_limits(api: ApiSettings) -> dict[str, Any]:

@@ -90,10 +90,27 @@ class EncoderSettings:
     max_image_bytes: int = field(default=50 * 1024 * 1024, metadata=_check(_positive))
     max_audio_seconds: float = field(default=600.0, metadata=_check(_positive))
     max_audio_bytes: int = field(default=100 * 1024 * 1024, metadata=_check(_positive))
+    max_audio_channels: int = field(default=8, metadata=_check(_positive))
+    max_audio_samples: int = field(default=28_800_000, metadata=_check(_positive))
+    """Decoded frames per clip (600 s at 48 kHz), checked from the header before decoding."""
     max_batch_size: int = field(default=32, metadata=_check(_positive))
     max_wait_ms: float = field(default=5.0, metadata=_check(_positive))
     queue_size: int = field(default=256, metadata=_check(_positive))
     warmup: bool = True
+
+
+@dataclass(frozen=True)
+class LimitSettings:
+    """Per-request bounds checked before any detector or encoder sees the input."""
+
+    max_text_chars: int = field(default=100_000, metadata=_check(_positive))
+    """Characters in one text input (item, query or embeddings input)."""
+    max_request_text_chars: int = field(default=512_000, metadata=_check(_positive))
+    """Characters of text summed over one request."""
+    max_json_depth: int = field(default=32, metadata=_check(_positive))
+    """Nesting of arrays and objects in a JSON body (metadata and filters included)."""
+    request_deadline_s: float = field(default=60.0, metadata=_check(_positive))
+    """Wall-clock budget of one API request, engine waits included (then 504)."""
 
 
 @dataclass(frozen=True)
@@ -180,6 +197,7 @@ class Settings:
     index: IndexSettings = field(default_factory=IndexSettings)
     audit: AuditSettings = field(default_factory=AuditSettings)
     encoders: EncoderSettings = field(default_factory=EncoderSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
@@ -279,6 +297,7 @@ _TYPES: dict[str, Any] = {
     "PrecisionChoice": PrecisionChoice,
     "TextOverflow": TextOverflow,
     "EncoderSettings": EncoderSettings,
+    "LimitSettings": LimitSettings,
     "DatabaseSettings": DatabaseSettings,
     "IndexSettings": IndexSettings,
     "AuditSettings": AuditSettings,

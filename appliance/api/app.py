@@ -11,14 +11,16 @@ from litestar.di import Provide
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
-from litestar.types import ControllerRouterHandler
+from litestar.types import ASGIApp, ControllerRouterHandler, Receive, Scope, Send
 
 from appliance import __version__
 from appliance.api import admin, embeddings, health, items
 from appliance.api.auth import AccessControl, authorize
+from appliance.api.body import GuardedRequest
 from appliance.api.errors import handle_appliance_error, handle_http_exception, handle_unexpected
 from appliance.api.limits import FailureLockout, RateLimiter
 from appliance.api.state import ApiState
+from appliance.engine.deadline import deadline_scope
 from appliance.errors import ApplianceError
 
 MAX_BODY_BYTES = 64 * 1024 * 1024
@@ -42,6 +44,26 @@ ROUTES: Sequence[ControllerRouterHandler] = (
 )
 
 
+def deadline_middleware(seconds: float) -> Callable[[ASGIApp], ASGIApp]:
+    """ASGI middleware: every HTTP request runs under a deadline of ``seconds``.
+
+    The deadline follows the request into its worker thread (a context variable), so
+    engine waits end with 504 ``deadline_exceeded`` instead of holding the thread.
+    """
+
+    def middleware(app: ASGIApp) -> ASGIApp:
+        async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http":
+                await app(scope, receive, send)
+                return
+            with deadline_scope(seconds):
+                await app(scope, receive, send)
+
+        return wrapped
+
+    return middleware
+
+
 def create_app(
     state: ApiState,
     *,
@@ -61,6 +83,8 @@ def create_app(
         failures=FailureLockout(failures_per_minute, lockout_seconds),
     )
 
+    limits = state.appliance.settings.limits
+
     def provide_state() -> ApiState:
         return state
 
@@ -68,7 +92,7 @@ def create_app(
         route_handlers=[*ROUTES, *extra_routes],
         dependencies={"api": Provide(provide_state, sync_to_thread=False)},
         guards=[authorize],
-        middleware=[state.metrics.middleware],
+        middleware=[state.metrics.middleware, deadline_middleware(limits.request_deadline_s)],
         exception_handlers={
             ApplianceError: handle_appliance_error,
             HTTPException: handle_http_exception,
@@ -82,7 +106,8 @@ def create_app(
             render_plugins=[JsonRenderPlugin()],
         ),
         request_max_body_size=MAX_BODY_BYTES,
-        state=State({"access": access}),
+        state=State({"access": access, "max_json_depth": limits.max_json_depth}),
+        request_class=GuardedRequest,
         on_startup=list(on_startup),
         on_shutdown=list(on_shutdown),
         debug=False,

@@ -11,7 +11,7 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from appliance.api.auth import current_actor
-from appliance.api.payloads import decode_input, parse_modality
+from appliance.api.payloads import check_text_sizes, decode_input, parse_modality
 from appliance.api.state import ApiState
 from appliance.domain.roles import Permission
 from appliance.errors import InvalidInputError, NotFoundError
@@ -51,6 +51,14 @@ def create_embeddings(
     data: JSONBody[EmbeddingsBody], api: NamedDependency[ApiState], request: Request[Any, Any, Any]
 ) -> dict[str, Any]:
     """Embed inputs in the served space; PHI inputs are defended or refused per policy."""
+    modality = parse_modality(data.modality)
+    texts = _inputs(data.input)
+    if len(texts) > MAX_INPUTS:
+        raise InvalidInputError(f"input: at most {MAX_INPUTS} inputs per request")
+    if modality.value == "text":
+        check_text_sizes(
+            ((f"input[{i}]", t) for i, t in enumerate(texts)), api.appliance.settings.limits
+        )
     encoders = api.require("encoders")
     service = api.require("embeddings")
     known = {encoders.space_name, *(m["id"] for m in encoders.models)}
@@ -64,10 +72,6 @@ def create_embeddings(
         raise InvalidInputError(
             f"dimensions: this space has {encoders.dimension}; other sizes are not offered"
         )
-    modality = parse_modality(data.modality)
-    texts = _inputs(data.input)
-    if len(texts) > MAX_INPUTS:
-        raise InvalidInputError(f"input: at most {MAX_INPUTS} inputs per request")
     payloads = [decode_input(modality, t, field=f"input[{i}]") for i, t in enumerate(texts)]
     context = RequestContext.from_mapping(data.context or DEFAULT_CONTEXT, modality=modality)
     vectors, notes = service.embed(

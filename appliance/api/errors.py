@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
-from appliance.errors import ApplianceError
+from appliance.errors import ApplianceError, storage_error_from
 from appliance.observability import exception_summary, get_logger
 
 log = get_logger(__name__)
@@ -32,8 +33,25 @@ STATUS_BY_CODE: dict[str, int] = {
     "query_refused": 403,
     "unavailable": 503,
     "timeout": 504,
+    "deadline_exceeded": 504,
     "encoder_failed": 503,
+    "storage_unavailable": 503,
+    "invalid_json": 400,
+    "bad_request": 400,
+    "method_not_allowed": 405,
+    "internal_error": 500,
+    "appliance_error": 500,
+    "policy_invalid": 503,
+    "space_unavailable": 503,
 }
+"""Every code the API answers with; docs/api.md lists each (a test keeps them in step)."""
+
+_OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")
+
+
+def public_message(message: str) -> str:
+    """``message`` without Python object reprs (``<_io.BytesIO object at 0x...>``)."""
+    return _OBJECT_REPR.sub("the input", message)
 
 
 class ApiError(ApplianceError):
@@ -70,7 +88,7 @@ def handle_appliance_error(_: Request[Any, Any, Any], exc: ApplianceError) -> Re
     if status >= 500:
         log.error("api.error", code=exc.code, error=exc.message)
     return Response(
-        error_body(exc.code, exc.message, exc.remedy),
+        error_body(exc.code, public_message(exc.message), exc.remedy),
         status_code=status,
         headers=headers,
         media_type=MediaType.JSON,
@@ -94,6 +112,7 @@ def handle_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Resp
             media_type=MediaType.JSON,
         )
     code = {
+        400: "bad_request",
         401: "unauthorized",
         403: "forbidden",
         404: "not_found",
@@ -101,10 +120,10 @@ def handle_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Resp
         413: "payload_too_large",
         415: "unsupported_media",
         429: "rate_limited",
-    }.get(status, "http_error")
+    }.get(status, "bad_request" if status < 500 else "internal_error")
     remedy = "send a smaller body or fewer items per request" if status == 413 else ""
     return Response(
-        error_body(code, str(exc.detail), remedy),
+        error_body(code, public_message(str(exc.detail)), remedy),
         status_code=status,
         headers=exc.headers or None,
         media_type=MediaType.JSON,
@@ -112,7 +131,14 @@ def handle_http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Resp
 
 
 def handle_unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    """Anything else: logged, answered as a JSON 500 without internals."""
+    """Anything else: logged, answered as a JSON 500 without internals.
+
+    A disk that is full, read-only or failing is the operator's to fix: 503
+    ``storage_unavailable`` (nothing was acknowledged, the operation did not finish).
+    """
+    storage = storage_error_from(exc) or storage_error_from(exc.__cause__ or exc.__context__)
+    if storage is not None:
+        return handle_appliance_error(_, storage)
     log.error("api.unexpected", error_type=type(exc).__name__, error=exception_summary(exc))
     return Response(
         error_body(

@@ -12,10 +12,10 @@ from litestar.params import FromPath, JSONBody, PathParameter
 
 from appliance.api.auth import current_actor
 from appliance.api.errors import ApiError
-from appliance.api.payloads import decode_input, parse_modality
+from appliance.api.payloads import check_text_sizes, decode_input, parse_modality
 from appliance.api.state import ApiState
 from appliance.domain.roles import Permission
-from appliance.errors import ApplianceError
+from appliance.errors import ApplianceError, StorageUnavailableError
 from appliance.policy.decisions import RequestContext
 from appliance.services.ingest import IngestItem, ItemOutcome
 from appliance.services.search import DEFAULT_QUERY_CONTEXT
@@ -117,6 +117,10 @@ def ingest_items(
             f"{len(data.items)} items in one request; the limit is {MAX_ITEMS_PER_BATCH}",
             remedy="split the batch",
         )
+    check_text_sizes(
+        ((f"items[{i}].data", it.data) for i, it in enumerate(data.items) if it.modality == "text"),
+        api.appliance.settings.limits,
+    )
     api.appliance.collections.get(collection)
     service = api.require("ingest")
     outcomes: list[ItemOutcome | None] = []
@@ -135,10 +139,21 @@ def ingest_items(
         actor=current_actor(request),
         encoders=api.encoders,
     )
+    _refuse_if_storage_failed(results)
     for (index, _), outcome in zip(decoded, results, strict=True):
         outcomes[index] = outcome
         api.metrics.decisions.labels(outcome.status).inc()
     return {"items": [o.to_dict() for o in outcomes if o is not None]}
+
+
+def _refuse_if_storage_failed(results: list[ItemOutcome]) -> None:
+    """A batch the disk refused (nothing stored) is a 503 the client retries as a whole."""
+    refused = [o for o in results if o.error and o.error.get("code") == "storage_unavailable"]
+    if refused and not any(o.status == "stored" for o in results):
+        raise StorageUnavailableError(
+            str(refused[0].error["message"]),  # type: ignore[index]
+            remedy="free disk space or make the data directory writable, then resend the batch",
+        )
 
 
 @post(
@@ -155,6 +170,8 @@ def search(
 ) -> dict[str, Any]:
     """Nearest items in any modality that the caller may see; the query is screened
     first and a refused one is a 403 ``query_refused``."""
+    if data.query.modality == "text":
+        check_text_sizes([("query.data", data.query.data)], api.appliance.settings.limits)
     actor = current_actor(request)
     encoders = api.require("encoders")
     service = api.require("search")
@@ -195,6 +212,8 @@ def classify_input(
     """Dry run: findings and the decision for one input; nothing is stored."""
     screening = api.require("screening")
     modality = parse_modality(data.modality)
+    if modality.value == "text":
+        check_text_sizes([("data", data.data)], api.appliance.settings.limits)
     payload = decode_input(modality, data.data)
     context = RequestContext.from_mapping(data.context, modality=modality)
     screened = screening.screen(modality, payload, context)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Iterable
 
 from appliance.domain.types import Modality
-from appliance.errors import InvalidInputError
+from appliance.errors import ApplianceError, InvalidInputError
+from appliance.settings import LimitSettings
 
 _DATA_URI = re.compile(
     r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[\w.+-]+=[\w.+-]+)*)"
@@ -56,3 +58,31 @@ def decode_input(modality: Modality | str, data: object, *, field: str = "data")
     if not decoded:
         raise InvalidInputError(f"{field}: data URI holds no bytes")
     return decoded
+
+
+def check_text_sizes(texts: Iterable[tuple[str, object]], limits: LimitSettings) -> None:
+    """Refuse (413 ``payload_too_large``) text over the per-input or per-request limit.
+
+    ``texts`` holds ``(field, data)`` for every text input of one request. Runs before any
+    detector or encoder sees the text, so the cost of a request is bounded up front.
+    """
+    total = 0
+    for field, data in texts:
+        if not isinstance(data, str):
+            continue
+        size = len(data)
+        if size > limits.max_text_chars:
+            raise ApplianceError(
+                f"{field}: text is {size:,} characters, over the limit of "
+                f"{limits.max_text_chars:,} (limits.max_text_chars)",
+                remedy="split the text into smaller items",
+                code="payload_too_large",
+            )
+        total += size
+    if total > limits.max_request_text_chars:
+        raise ApplianceError(
+            f"the request holds {total:,} characters of text, over the limit of "
+            f"{limits.max_request_text_chars:,} per request (limits.max_request_text_chars)",
+            remedy="send fewer or shorter texts per request",
+            code="payload_too_large",
+        )

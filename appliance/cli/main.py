@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
 from appliance.cli.context import CliContext
-from appliance.errors import ApplianceError
+from appliance.errors import ApplianceError, storage_error_from
 from appliance.observability import configure_logging
 from appliance.settings import load_settings
 
@@ -80,7 +82,35 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except ApplianceError as exc:
-        click.echo(f"error: {exc.message}", err=True)
-        if exc.remedy:
-            click.echo(f"remedy: {exc.remedy}", err=True)
-        sys.exit(exc.exit_status)
+        _fail(exc)
+    except (OSError, sqlite3.Error) as exc:  # a read-only or full disk: error and remedy
+        _fail(_storage_error(exc))
+
+
+def _fail(exc: ApplianceError) -> NoReturn:
+    click.echo(f"error: {exc.message}", err=True)
+    if exc.remedy:
+        click.echo(f"remedy: {exc.remedy}", err=True)
+    sys.exit(exc.exit_status)
+
+
+def _storage_error(exc: OSError | sqlite3.Error) -> ApplianceError:
+    """The CLI's error for a file-system or SQLite failure (no traceback)."""
+    from appliance.store.database import storage_fault
+
+    fault = storage_error_from(exc) if isinstance(exc, OSError) else storage_fault(exc)
+    where = f" ({exc.filename})" if isinstance(exc, OSError) and exc.filename else ""
+    if fault is not None:
+        fault.message = fault.message.replace("; nothing was stored", "") + where
+        return fault
+    if isinstance(exc, OSError):
+        return ApplianceError(
+            f"{exc.strerror or type(exc).__name__}{where}",
+            remedy="check that the path exists and that the service user may use it",
+            code="os_error",
+        )
+    return ApplianceError(
+        f"the store failed: {exc}",
+        remedy="run `appliance status`; restore the data directory from backup if it persists",
+        code="store_error",
+    )

@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import io
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from appliance.detectors import dicom_profile as profile
@@ -26,6 +26,8 @@ DETECTOR = "dicom:annex-e"
 _PROCESS_UID_KEY = secrets.token_bytes(32)
 _RISKY_MODALITIES = frozenset({"US", "SC", "XC", "ES", "OT", "DOC", "GM", "SM", "IVUS"})
 _SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
+MAX_SEQUENCE_DEPTH = 64
+"""Sequence nesting beyond this is refused (real IODs nest a handful of levels)."""
 
 
 def _empty(value: Any) -> bool:
@@ -98,17 +100,34 @@ def _elements(dataset: Any) -> list[Any]:
 
 def _walk(dataset: Any, prefix: str, visit: Visitor) -> None:
     """Call ``visit(dataset, element, action, reason, path)`` for each attribute the profile
-    changes; sequences that are not removed are descended into."""
-    for element in _elements(dataset):
+    changes; sequences that are not removed are descended into, depth first in file order.
+
+    Iterative (an explicit stack, not recursion), so a crafted file with sequences nested
+    thousands deep cannot exhaust the interpreter's stack; past ``MAX_SEQUENCE_DEPTH``
+    levels the file is refused with a 422.
+    """
+    stack: list[tuple[Iterator[Any], Any, str, int]] = [
+        (iter(_elements(dataset)), dataset, prefix, 0)
+    ]
+    while stack:
+        elements, owner, base, depth = stack[-1]
+        element = next(elements, None)
+        if element is None:
+            stack.pop()
+            continue
         name = element.keyword or f"({element.tag.group:04X},{element.tag.element:04X})"
-        path = f"{prefix}{name}"
+        path = f"{base}{name}"
         decided = _action(element)
         if element.VR == "SQ" and (decided is None or decided[0] == profile.DUMMY):
-            for index, item in enumerate(_value(element) or []):
-                _walk(item, f"{path}[{index}].", visit)
+            items = list(_value(element) or [])
+            if items and depth >= MAX_SEQUENCE_DEPTH:
+                raise too_deep()
+            for index in range(len(items) - 1, -1, -1):  # first item on top: file order
+                item = items[index]
+                stack.append((iter(_elements(item)), item, f"{path}[{index}].", depth + 1))
             continue
         if decided is not None:
-            visit(dataset, element, decided[0], decided[1], path)
+            visit(owner, element, decided[0], decided[1], path)
 
 
 def _ours(dataset: Any) -> bool:
@@ -297,6 +316,16 @@ def read_dicom(data: bytes, *, stop_before_pixels: bool = False) -> Any:
         NotImplementedError,
     ) as exc:
         raise InvalidInputError(f"DICOM file is corrupt or truncated: {exc}") from exc
+    except RecursionError:  # pydicom reads undefined-length sequences recursively
+        raise too_deep() from None
+
+
+def too_deep() -> InvalidInputError:
+    """The refusal for sequences nested past ``MAX_SEQUENCE_DEPTH``."""
+    return InvalidInputError(
+        f"DICOM sequences nest deeper than {MAX_SEQUENCE_DEPTH} levels",
+        remedy="real studies nest a few levels; this file looks crafted",
+    )
 
 
 def deidentify_dicom(data: bytes, *, uid_key: bytes | None = None) -> bytes:

@@ -16,6 +16,7 @@ from appliance.detectors.report import DetectionReport
 from appliance.detectors.speech import SpeechDetector
 from appliance.detectors.text import TextDetector, text_facts
 from appliance.domain.types import Modality
+from appliance.engine.deadline import check_deadline
 from appliance.errors import InvalidInputError
 from appliance.settings import EncoderSettings
 
@@ -152,11 +153,11 @@ def _image_report(
 def _audio_report(
     data: bytes, settings: EncoderSettings, registry: DetectorRegistry
 ) -> DetectionReport:
-    from appliance.encoders.decode_audio import decode_audio
+    from appliance.encoders.decode_audio import decode_audio_bounded
     from appliance.encoders.sniff import require_bytes, sniff
 
     data = require_bytes(data, "audio", max_bytes=settings.max_audio_bytes)
-    decoded = decode_audio(data, max_seconds=settings.max_audio_seconds)
+    decoded = decode_audio_bounded(data, settings)
     findings, speech_facts = registry.speech().findings(decoded.samples, decoded.sample_rate)
     found = sniff(data)
     facts: dict[str, Any] = {
@@ -184,6 +185,7 @@ def detect(
     Bad input raises ``InvalidInputError`` naming the problem.
     """
     registry = registry or _DEFAULT
+    check_deadline("detection")  # a request out of time screens nothing more
     try:
         kind = Modality(modality)
     except ValueError as exc:

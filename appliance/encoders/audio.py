@@ -15,7 +15,7 @@ from appliance.encoders import offline  # noqa: F401  (flags before transformers
 from appliance.encoders.audio_features import ClapFeatureConfig, ClapFeatures
 from appliance.encoders.base import Prepared
 from appliance.encoders.common import Runtime, TorchEncoder, load_checkpoint
-from appliance.encoders.decode_audio import decode_audio
+from appliance.encoders.decode_audio import decode_audio_bounded
 from appliance.encoders.sniff import require_bytes
 from appliance.settings import EncoderSettings
 
@@ -53,7 +53,7 @@ class AudioEncoder(TorchEncoder):
     def prepare(self, raw: bytes | str) -> Prepared:
         """Decode and bound one clip (mono float32 at its own rate)."""
         data = require_bytes(raw, "audio", max_bytes=self.settings.max_audio_bytes)
-        decoded = decode_audio(data, max_seconds=self.settings.max_audio_seconds)
+        decoded = decode_audio_bounded(data, self.settings)
         wave = torch.from_numpy(np.ascontiguousarray(decoded.samples))
         return Prepared(payload=(wave, decoded.sample_rate), notes=decoded.notes)
 

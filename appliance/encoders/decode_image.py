@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 import warnings
 
 import numpy as np
@@ -16,8 +17,16 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from appliance.errors import InvalidInputError
 
+PILLOW_CEILING = int(Image.MAX_IMAGE_PIXELS or 89_478_485)
+"""Pillow's own default bomb limit: ``encoders.max_image_pixels`` above it is capped to it."""
 _TRANSPARENT_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
 _HIGH_DEPTH_PREFIXES = ("I", "F")
+
+
+def _reason(exc: BaseException) -> str:
+    """The decoder's own words, short, without object reprs or paths."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return re.sub(r"<[\w.]+ object at 0x[0-9a-fA-F]+>", "the input", text)[:160]
 
 
 def check_pixels(width: int, height: int, max_pixels: int, what: str = "image") -> None:
@@ -63,14 +72,19 @@ def stretch_to_uint8(
 
 def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
     """Decode ``data`` into an RGB image or raise ``InvalidInputError`` naming the problem."""
+    # Pillow's own bomb check then uses our limit, for every frame it opens (a container's
+    # embedded frames included); the setting is process-wide and every caller sets it alike.
+    max_pixels = min(max_pixels, PILLOW_CEILING)
+    Image.MAX_IMAGE_PIXELS = max_pixels
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit below
             image = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as exc:
-        pillow_limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)
+        declared = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f"{int(declared.group(1)):,}" if declared else f"over {2 * max_pixels:,}"
         raise InvalidInputError(
-            f"image is over {pillow_limit:,} pixels, over the limit of {max_pixels:,} pixels "
+            f"image is {size} pixels, over the limit of {max_pixels:,} pixels "
             "(decompression bomb refused)",
             remedy="downscale the image before sending it",
         ) from exc
@@ -79,17 +93,32 @@ def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
             "bytes are not an image in a format this appliance reads (corrupt or unsupported)",
             remedy="send PNG, JPEG, TIFF, BMP, GIF, WebP or DICOM",
         ) from exc
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise InvalidInputError(f"image header is corrupt: {exc}") from exc
+    except Exception as exc:  # any decoder failure at open is the input's fault
+        raise InvalidInputError(
+            f"image header is corrupt ({type(exc).__name__}: {_reason(exc)})"
+        ) from exc
     check_pixels(image.width, image.height, max_pixels)
     previous = ImageFile.LOAD_TRUNCATED_IMAGES
     try:
         if previous:  # another library switched it on globally; truncation must stay an error
             ImageFile.LOAD_TRUNCATED_IMAGES = False
-        image.load()
-    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        with warnings.catch_warnings():
+            # a container (ICNS, ICO, MPO, TIFF) may hold a bigger frame than its header says
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image.load()
+        check_pixels(image.width, image.height, max_pixels)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise InvalidInputError(
-            f"image data is truncated or corrupt ({image.format or 'unknown format'}: {exc})",
+            f"{image.format or 'image'} holds a frame over the pixel limit of "
+            f"{max_pixels:,} pixels (decompression bomb refused)",
+            remedy="downscale the image before sending it",
+        ) from exc
+    except InvalidInputError:
+        raise
+    except Exception as exc:  # every decoder error at load is a 422 too, never a 500
+        raise InvalidInputError(
+            f"image data is truncated or corrupt ({image.format or 'unknown format'}: "
+            f"{_reason(exc)})",
             remedy="send the complete file",
         ) from exc
     finally:

@@ -75,8 +75,18 @@ def decode_dicom(data: bytes, *, max_pixels: int) -> tuple[Image.Image, dict[str
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # pydicom warns on odd files; errors still raise
             ds = pydicom.dcmread(io.BytesIO(data), force=False)
+    except RecursionError:  # pydicom reads undefined-length sequences recursively
+        raise InvalidInputError(
+            "DICOM sequences nest too deep to read",
+            remedy="real studies nest a few levels; this file looks crafted",
+        ) from None
     except (InvalidDicomError, EOFError, OSError, ValueError, KeyError, TypeError) as exc:
         raise InvalidInputError(f"DICOM file is corrupt or truncated: {exc}") from exc
+    except Exception as exc:  # any other parser failure is still the file's fault: a 422
+        raise InvalidInputError(
+            f"DICOM file could not be parsed ({type(exc).__name__})",
+            remedy="send the complete, unmodified file",
+        ) from exc
     if "PixelData" not in ds:
         raise InvalidInputError(
             f"DICOM object has no pixel data (SOP class {ds.get('SOPClassUID', 'unknown')})",
@@ -93,14 +103,7 @@ def decode_dicom(data: bytes, *, max_pixels: int) -> tuple[Image.Image, dict[str
 
     try:
         pixels = pixel_array(ds, index=0 if frames > 1 else None)
-    except (
-        NotImplementedError,
-        RuntimeError,
-        ValueError,
-        AttributeError,
-        KeyError,
-        EOFError,
-    ) as exc:
+    except Exception as exc:  # every pixel decoder failure is the file's fault: a 422
         syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
         name = getattr(syntax, "name", str(syntax))
         raise InvalidInputError(
@@ -109,9 +112,15 @@ def decode_dicom(data: bytes, *, max_pixels: int) -> tuple[Image.Image, dict[str
             "or as PNG",
         ) from exc
     photometric = str(ds.get("PhotometricInterpretation", "")).upper()
-    if samples == 1 and photometric != "PALETTE COLOR":
-        image = Image.fromarray(_grey(ds, pixels)).convert("RGB")
-    else:
-        image = Image.fromarray(_colour(ds, pixels)).convert("RGB")
+    try:
+        if samples == 1 and photometric != "PALETTE COLOR":
+            image = Image.fromarray(_grey(ds, pixels)).convert("RGB")
+        else:
+            image = Image.fromarray(_colour(ds, pixels)).convert("RGB")
+    except Exception as exc:  # odd LUTs, windows or shapes: the file's fault, a 422
+        raise InvalidInputError(
+            f"DICOM pixel values could not be converted for display ({type(exc).__name__})",
+            remedy="send the image with standard photometric attributes, or as PNG",
+        ) from exc
     notes = {"dicom": True, "frames": frames, "photometric": photometric}
     return image, notes

@@ -21,14 +21,20 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import Future
 from typing import Any
 
 import numpy as np
 
 from appliance.encoders.base import Encoder
-from appliance.engine.errors import EngineBusyError, EngineClosedError, EngineFailedError
+from appliance.engine.deadline import current_deadline, earliest, expired
+from appliance.engine.errors import (
+    EngineBusyError,
+    EngineClosedError,
+    EngineFailedError,
+    EngineTimeoutError,
+)
 from appliance.engine.metrics import BatchEvent, BatchHook, EngineCounters, EngineStats
 from appliance.engine.preparing import BatchPreparer, Taken, default_prepare_workers
 from appliance.engine.requests import Batch, ItemResults, Raw, Request
@@ -163,19 +169,26 @@ class EncoderEngine(EngineWaitMixin):
 
     # -- submitting ----------------------------------------------------------------------
 
-    def submit(self, inputs: Sequence[Raw]) -> Future[np.ndarray]:
+    def submit(self, inputs: Sequence[Raw], *, deadline: float | None = None) -> Future[np.ndarray]:
         """Queue ``inputs``; the future gives a float32 ``(n, dimension)`` array, L2-normalised.
 
         One bad input fails the whole future with ``InvalidInputError`` naming its position.
-        Raises ``EngineBusyError`` at once when the queue has no room.
+        Raises ``EngineBusyError`` at once when the queue has no room. ``deadline``
+        (absolute ``time.monotonic()``, default: the request's, see ``engine.deadline``):
+        items still queued after it are dropped unrun and the future fails with
+        ``EngineTimeoutError``.
         """
-        return self._enqueue(inputs, partial=False)
+        return self._enqueue(inputs, partial=False, deadline=deadline)
 
-    def submit_items(self, inputs: Sequence[Raw]) -> Future[ItemResults]:
+    def submit_items(
+        self, inputs: Sequence[Raw], *, deadline: float | None = None
+    ) -> Future[ItemResults]:
         """Like ``submit`` but answered per item: bad inputs fail alone (``ItemResults``)."""
-        return self._enqueue(inputs, partial=True)
+        return self._enqueue(inputs, partial=True, deadline=deadline)
 
-    def _enqueue(self, inputs: Sequence[Raw], partial: bool) -> Future[Any]:
+    def _enqueue(
+        self, inputs: Sequence[Raw], partial: bool, deadline: float | None = None
+    ) -> Future[Any]:
         if isinstance(inputs, str | bytes):
             raise TypeError("inputs must be a sequence of str/bytes items, not one str/bytes")
         inputs = tuple(inputs)
@@ -188,7 +201,10 @@ class EncoderEngine(EngineWaitMixin):
                 f"{self.capacity}",
                 remedy=f"split the request into parts of at most {self.capacity} inputs",
             )
-        request = Request(inputs, partial, time.perf_counter())
+        deadline = earliest(deadline, current_deadline())
+        if expired(deadline):
+            raise EngineTimeoutError(self.name)
+        request = Request(inputs, partial, time.perf_counter(), deadline)
         with self._lock:
             if self._state not in (_STARTING, _RUNNING):
                 raise self._failure or EngineClosedError(self.name, self._state)
@@ -213,10 +229,14 @@ class EncoderEngine(EngineWaitMixin):
             if taken is None:
                 break
             discard = self._discard
-            if discard is None:
-                batch = self._preparer.prepare(taken)
-            else:
-                batch = Batch(failed=[(request, index, discard) for request, index in taken])
+            live = [(r, i) for r, i in taken if not r.abandoned] if discard is None else []
+            batch = self._preparer.prepare(live) if live else Batch()
+            if len(live) < len(taken):  # nobody waits for these: never prepared nor run
+                dropped = discard or EngineTimeoutError(self.name)
+                gone = [(r, i) for r, i in taken if (r, i) not in live]
+                batch.failed.extend((r, i, dropped) for r, i in gone)
+                if discard is None:
+                    self._count_abandoned(r for r, _ in gone)
             with self._lock:
                 while self._slot is not None:
                     self._work.wait()
@@ -306,8 +326,22 @@ class EncoderEngine(EngineWaitMixin):
         self._started.set()
 
     def _run(self, batch: Batch) -> None:
+        if batch.valid and all(request.abandoned for request, _, _ in batch.valid):
+            # every caller of this batch has gone (deadline passed): skip the forward pass
+            dropped = EngineTimeoutError(self.name)
+            self._count_abandoned(request for request, _, _ in batch.valid)
+            batch.failed.extend((request, index, dropped) for request, index, _ in batch.valid)
+            batch.valid, batch.payload = [], None
         forward_s, failed_items, outcomes = run_batch(self.encoder, batch)
         self._record(batch, forward_s, outcomes, failed_items)
+
+    def _count_abandoned(self, requests: Iterable[Request]) -> None:
+        """Count each abandoned request once, however many batches its items were in."""
+        with self._lock:
+            for request in requests:
+                if not request.dropped:
+                    request.dropped = True
+                    self._counters.requests_cancelled += 1
 
     def _record(
         self, batch: Batch, forward_s: float, outcomes: list[bool], failed_items: int

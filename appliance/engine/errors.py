@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from appliance.errors import ApplianceError
+from appliance.errors import ApplianceError, DeadlineExceededError
 
 
 class EngineBusyError(ApplianceError):
@@ -48,13 +48,17 @@ class EngineFailedError(ApplianceError):
         )
 
 
-class EngineTimeoutError(ApplianceError):
-    """The caller's deadline passed before the embedding was ready."""
+class EngineTimeoutError(DeadlineExceededError):
+    """The caller's deadline passed before the embedding was ready (HTTP 504).
 
-    code = "timeout"
+    Items of such a request that are still queued are dropped before their forward pass.
+    """
 
-    def __init__(self, encoder: str, timeout_s: float) -> None:
+    code = "deadline_exceeded"
+
+    def __init__(self, encoder: str, timeout_s: float | None = None) -> None:
+        within = f" within {timeout_s:g} s" if timeout_s is not None else " before the deadline"
         super().__init__(
-            f"encoder {encoder!r} did not answer within {timeout_s:g} s",
+            f"encoder {encoder!r} did not answer{within}",
             remedy="retry later or with a longer timeout; the appliance may be overloaded",
         )

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from appliance.engine.deadline import expired
 from appliance.errors import ApplianceError, InvalidInputError
 
 Raw = bytes | str
@@ -42,6 +43,8 @@ class Request:
 
     __slots__ = (
         "cursor",
+        "deadline",
+        "dropped",
         "enqueued_at",
         "errors",
         "future",
@@ -52,10 +55,20 @@ class Request:
         "vectors",
     )
 
-    def __init__(self, inputs: Sequence[Raw], partial: bool, enqueued_at: float) -> None:
+    def __init__(
+        self,
+        inputs: Sequence[Raw],
+        partial: bool,
+        enqueued_at: float,
+        deadline: float | None = None,
+    ) -> None:
         self.inputs = inputs
         self.partial = partial
         self.enqueued_at = enqueued_at
+        self.deadline = deadline
+        """Absolute ``time.monotonic()`` after which nobody waits for the answer."""
+        self.dropped = False
+        """Set once the engine dropped (some of) its items unrun because it was abandoned."""
         self.future: Future[Any] = Future()
         self.cursor = 0
         """Next input not yet taken into a batch."""
@@ -64,6 +77,11 @@ class Request:
         self.vectors: np.ndarray | None = None
         self.errors: dict[int, ApplianceError] = {}
         self.notes: list[dict[str, Any]] = [{} for _ in inputs] if partial else []
+
+    @property
+    def abandoned(self) -> bool:
+        """True when nobody waits any more: cancelled, or past its deadline."""
+        return self.future.cancelled() or expired(self.deadline)
 
     @property
     def untaken(self) -> int:

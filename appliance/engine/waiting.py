@@ -1,18 +1,35 @@
-"""Blocking and asyncio front-ends over the engine's futures (``encode``, ``encode_async``)."""
+"""Blocking and asyncio front-ends over the engine's futures (``encode``, ``encode_async``).
+
+Every wait is bounded by the earlier of the caller's ``timeout`` and the request's
+deadline (``appliance.engine.deadline``); when it passes the caller gets
+``EngineTimeoutError`` (HTTP 504 ``deadline_exceeded``) and the engine drops the
+request's items that have not been run yet.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
+from appliance.engine.deadline import current_deadline, earliest
 from appliance.engine.errors import EngineTimeoutError
 from appliance.engine.requests import ItemResults, Raw
 
 T = TypeVar("T")
+
+
+def _deadline(timeout: float | None) -> float | None:
+    own = None if timeout is None else time.monotonic() + timeout
+    return earliest(own, current_deadline())
+
+
+def _left(deadline: float | None) -> float | None:
+    return None if deadline is None else max(0.0, deadline - time.monotonic())
 
 
 class EngineWaitMixin:
@@ -21,48 +38,61 @@ class EngineWaitMixin:
     if TYPE_CHECKING:
         name: str
 
-        def submit(self, inputs: Sequence[Raw]) -> Future[np.ndarray]: ...
+        def submit(
+            self, inputs: Sequence[Raw], *, deadline: float | None = None
+        ) -> Future[np.ndarray]: ...
 
-        def submit_items(self, inputs: Sequence[Raw]) -> Future[ItemResults]: ...
+        def submit_items(
+            self, inputs: Sequence[Raw], *, deadline: float | None = None
+        ) -> Future[ItemResults]: ...
 
     def encode(self, inputs: Sequence[Raw], *, timeout: float | None = None) -> np.ndarray:
         """Embed ``inputs`` and wait: ``(n, dimension)`` float32, L2-normalised rows.
 
         Raises ``EngineBusyError`` at once when the queue is full, ``EngineTimeoutError``
-        after ``timeout`` seconds (the request is withdrawn if it has not started).
+        after ``timeout`` seconds or at the request's deadline, whichever comes first (the
+        request is withdrawn if it has not run).
         """
-        return self._wait(self.submit(inputs), timeout)
+        deadline = _deadline(timeout)
+        return self._wait(self.submit(inputs, deadline=deadline), deadline, timeout)
 
     def encode_items(self, inputs: Sequence[Raw], *, timeout: float | None = None) -> ItemResults:
         """Embed ``inputs`` and wait, per item: bad inputs fail alone."""
-        return self._wait(self.submit_items(inputs), timeout)
+        deadline = _deadline(timeout)
+        return self._wait(self.submit_items(inputs, deadline=deadline), deadline, timeout)
 
     async def encode_async(
         self, inputs: Sequence[Raw], *, timeout: float | None = None
     ) -> np.ndarray:
         """``encode`` for asyncio: the event loop is never blocked; busy is raised at once."""
-        return await self._wait_async(self.submit(inputs), timeout)
+        deadline = _deadline(timeout)
+        return await self._wait_async(self.submit(inputs, deadline=deadline), deadline, timeout)
 
     async def encode_items_async(
         self, inputs: Sequence[Raw], *, timeout: float | None = None
     ) -> ItemResults:
         """``encode_items`` for asyncio."""
-        return await self._wait_async(self.submit_items(inputs), timeout)
+        deadline = _deadline(timeout)
+        future = self.submit_items(inputs, deadline=deadline)
+        return await self._wait_async(future, deadline, timeout)
 
-    def _wait(self, future: Future[T], timeout: float | None) -> T:
+    def _wait(self, future: Future[T], deadline: float | None, timeout: float | None) -> T:
         try:
-            return future.result(timeout)
+            return future.result(_left(deadline))
         except TimeoutError as exc:
             if future.done() and not future.cancelled() and future.exception() is exc:
                 raise
             future.cancel()
-            raise EngineTimeoutError(self.name, timeout or 0.0) from exc
+            raise EngineTimeoutError(self.name, timeout) from exc
 
-    async def _wait_async(self, future: Future[T], timeout: float | None) -> T:
+    async def _wait_async(
+        self, future: Future[T], deadline: float | None, timeout: float | None
+    ) -> T:
         wrapped = asyncio.wrap_future(future)
-        if timeout is None:
+        left = _left(deadline)
+        if left is None:
             return await wrapped  # cancelling the task withdraws a request not yet started
         try:
-            return await asyncio.wait_for(wrapped, timeout)
+            return await asyncio.wait_for(wrapped, left)
         except TimeoutError as exc:
             raise EngineTimeoutError(self.name, timeout) from exc

@@ -15,11 +15,37 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.pool import NullPool
 
-from appliance.errors import ConfigError
+from appliance.errors import ConfigError, StorageUnavailableError
 
 _WRITE_FLAG = "appliance_write"
 TRANSACTION_SCRATCH = "appliance_verified_keys"
 """``connection.info`` entry valid for one ``read``/``write`` block only (see ``KeyRing.get``)."""
+
+_STORAGE_FAULTS = (
+    "database or disk is full",
+    "disk i/o error",
+    "readonly database",
+    "unable to open database file",
+    "no space left",
+    "read-only file system",
+)
+"""SQLite messages that mean the disk, not the statement, failed."""
+
+
+def storage_fault(exc: BaseException) -> StorageUnavailableError | None:
+    """A ``StorageUnavailableError`` for a SQLite error the disk caused, else ``None``."""
+    message = str(exc).lower()
+    if isinstance(exc, sqlite3.OperationalError | sqlite3.DatabaseError) and any(
+        fault in message for fault in _STORAGE_FAULTS
+    ):
+        error = StorageUnavailableError(
+            f"the store cannot be written or read ({message.splitlines()[0][:80]}); "
+            "nothing was stored",
+            remedy="free disk space or make the data directory writable, then retry",
+        )
+        error.__cause__ = exc
+        return error
+    return None
 
 
 def create_store_engine(url: str, *, busy_timeout_ms: int = 10_000) -> Engine:
@@ -50,6 +76,13 @@ def create_store_engine(url: str, *, busy_timeout_ms: int = 10_000) -> Engine:
         ):
             cursor.execute(pragma)
         cursor.close()
+
+    @event.listens_for(engine, "handle_error")
+    def _storage_errors(context: Any) -> None:
+        # A full, read-only or failing disk is a 503 the operator can act on, not a 500.
+        fault = storage_fault(context.original_exception)
+        if fault is not None:
+            raise fault
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Connection) -> None:

@@ -15,6 +15,7 @@ from appliance.detectors import DetectorRegistry, deidentify_dicom, detect, find
 from appliance.detectors.dicom_phi import replacement_uid
 from appliance.domain.findings import FindingKind
 from appliance.errors import InvalidInputError
+from tests.encoders.hostile_media import nested_dicom, patient_name_element
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # odd values in test files
 
@@ -238,3 +239,29 @@ def test_every_bundled_file_gets_a_report_or_a_clear_refusal(
             assert report.facts["pixel_error"]
     print(f"\nbundled files: {reports} reports, {refused} refused")
     assert reports >= 150
+
+
+def test_sequences_nested_2000_deep_are_refused_not_a_crash(
+    registry: DetectorRegistry, encoder_settings
+) -> None:
+    """Sequences 2,000 deep: detection and de-identification refuse with a 422, not a crash."""
+    data = nested_dicom(2000, patient_name_element(b"DEEP^HIDDEN"))
+    with pytest.raises(InvalidInputError) as found:
+        detect("image", data, settings=encoder_settings, registry=registry)
+    assert "nest deeper than" in found.value.message
+    with pytest.raises(InvalidInputError) as cleaned:
+        deidentify_dicom(data, uid_key=b"k" * 32)
+    assert "nest deeper than" in cleaned.value.message
+
+
+def test_nesting_within_the_limit_is_walked_without_recursion() -> None:
+    """A name 40 sequences deep is still found (path included) and removed by de-identification."""
+    data = nested_dicom(40, patient_name_element(b"DEEP^HIDDEN"))
+    dataset = pydicom.dcmread(io.BytesIO(data), force=True)
+    paths = [f.location["path"] for f in find_dicom_phi(dataset)]
+    deep = [p for p in paths if p.endswith("PatientName")]
+    assert len(deep) == 1 and deep[0].count("ReferencedSeriesSequence[0].") == 40
+    clean = deidentify_dicom(data, uid_key=b"k" * 32)
+    assert b"DEEP^HIDDEN" not in clean
+    again = pydicom.dcmread(io.BytesIO(clean), force=True)
+    assert not [f for f in find_dicom_phi(again) if f.location.get("keyword") == "PatientName"]

@@ -45,9 +45,7 @@ def _png_header_only(width: int, height: int) -> bytes:
 
 def test_hundred_megapixel_image_is_refused_before_decoding(load) -> None:
     """A 10000x10000 header is refused by pixel count without decoding the pixels."""
-    with pytest.raises(
-        InvalidInputError, match=r"10000x10000 = 100,000,000 pixels, over the limit"
-    ):
+    with pytest.raises(InvalidInputError, match=r"100,000,000 pixels, over the limit"):
         load("clip", "image").prepare(_png_header_only(10_000, 10_000))
 
 

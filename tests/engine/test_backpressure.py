@@ -126,7 +126,7 @@ def test_timeout_withdraws_a_request_not_started(engine, encoder, wait_until) ->
     wait_until(lambda: engine.stats().queue_depth == 0)
     with pytest.raises(EngineTimeoutError) as caught:
         engine.encode(["never run"], timeout=0.05)
-    assert caught.value.code == "timeout"
+    assert caught.value.code == "deadline_exceeded"
     encoder.gate.set()
     blocker.result(timeout=10)
     in_slot.result(timeout=10)
