@@ -201,7 +201,7 @@ def test_full_or_read_only_store_is_a_503_and_nothing_is_acknowledged(
     with served.client("admin") as admin:
         assert admin.post("/v1/collections", json={"name": "full"}).status_code == 201
     undo = _fill_disk(served, pragma)
-    item = _item("Follow-up for chest pain.", metadata={"note": "stable on aspirin " * 4000})
+    item = _item("Follow-up for chest pain.", metadata={"note": "stable on aspirin " * 3000})
     with served.client("ingest") as client:
         response = client.post("/v1/collections/full/items", json={"items": [item]})
     assert response.status_code == 503, response.text
