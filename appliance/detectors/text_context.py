@@ -89,7 +89,11 @@ class ContextScanner:
 class _Scan:
     def __init__(self, lex: Lexicon, text: str, tokens: list[_Token]) -> None:
         self.lex, self.text, self.tokens = lex, text, tokens
-        self.mixed = _case_style(tokens) == "mixed"
+        style = _case_style(tokens)
+        self.mixed = style == "mixed"
+        # In lower-case text a capitalised word stands out all the more ("pt's wife Jane Doe"
+        # in a lower-case note, or "patient_name: Jane Doe" among lower-case field names).
+        self.case_tells = style != "upper"
 
     # --- token tests -----------------------------------------------------------------
     def gap(self, i: int) -> str:
@@ -104,7 +108,7 @@ class _Scan:
         )
 
     def titled(self, t: _Token) -> bool:
-        return self.mixed and t.text[0].isupper() and not t.text.isupper()
+        return self.case_tells and t.text[0].isupper() and not t.text.isupper()
 
     def sentence_start(self, i: int) -> bool:
         if i == 0:
