@@ -97,6 +97,7 @@ def run_server(
     """Serve until SIGTERM/SIGINT: drain requests, snapshot indexes, audit the stop."""
     app = open_appliance(settings)
     state = build_state(app, policies_dir=policies_dir)
+    app.indexes.start_periodic_snapshots()  # a crash then costs only the tail to reconcile
     stop = threading.Event()
 
     def watchdog() -> None:
@@ -123,6 +124,7 @@ def run_server(
         if state.encoders is not None:
             state.encoders.close()  # type: ignore[attr-defined]
         app.audit.append(actor=Actor.operator(), action="appliance.stop", outcome="ok")
+        app.indexes.stop_periodic_snapshots()
         app.close()
 
     api = create_app(state, on_startup=[started], on_shutdown=[stopping])
