@@ -121,7 +121,7 @@ class IndexManager:
                 keys = [row_ids[n] for n in chosen]
                 index.add(np.asarray(keys, dtype=np.int64), vectors[chosen])
                 _apply_deadlines(index, keys, [deadlines[n] for n in chosen])
-            self._changed(ident, len(row_ids))
+            self._changed(ident, len(chosen))  # opening counted the reconciled ones
 
     def remove(self, collection: str, row_ids: Iterable[int]) -> None:
         """Remove items from every live index of a collection at once, and compact."""
