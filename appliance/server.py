@@ -166,6 +166,7 @@ def run_server(
         log.warning("server.insecure_http", host=host, port=port)
     app = open_for_serving(settings)
     state = build_state(app, policies_dir=policies_dir)
+    app.indexes.start_periodic_snapshots()  # a crash then costs only the tail to reconcile
     stop = threading.Event()
 
     def watchdog() -> None:
@@ -215,6 +216,7 @@ def run_server(
         steps: list[tuple[str, Callable[[], None]]] = [
             ("stop the encoders", close_encoders),
             ("audit the stop", audit_stop),
+            ("stop the periodic snapshots", app.indexes.stop_periodic_snapshots),
             ("snapshot the indexes and close the store", app.close),
         ]
         for what, step in steps:  # each step runs even when an earlier one failed

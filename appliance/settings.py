@@ -38,6 +38,10 @@ def _positive(value: int | float) -> str | None:
     return None if value > 0 else "must be greater than 0"
 
 
+def _not_negative(value: int | float) -> str | None:
+    return None if value >= 0 else "must be 0 or greater"
+
+
 def _port(value: int) -> str | None:
     return None if 0 < value < 65536 else "must be between 1 and 65535"
 
@@ -59,10 +63,17 @@ class IndexSettings:
     """HNSW parameters of every per-collection index and its encrypted snapshots."""
 
     dtype: IndexDtype = "f32"
-    connectivity: int = field(default=16, metadata=_check(_positive))
+    connectivity: int = field(default=32, metadata=_check(_positive))
     expansion_add: int = field(default=128, metadata=_check(_positive))
     expansion_search: int = field(default=64, metadata=_check(_positive))
     snapshot_chunk_bytes: int = field(default=1024 * 1024, metadata=_check(_positive))
+    # collections this small (or searches with k >= a quarter of the collection) are exact
+    exact_search_max: int = field(default=4096, metadata=_check(_not_negative))
+    # usearch insertion threads: >1 builds faster but strands nodes (USearch#735)
+    build_threads: int = field(default=1, metadata=_check(_positive))
+    # the server snapshots changed indexes this often and after this many writes (0: never)
+    snapshot_every_seconds: float = field(default=300.0, metadata=_check(_not_negative))
+    snapshot_every_writes: int = field(default=1000, metadata=_check(_not_negative))
 
 
 def _absolute_or_empty(value: str) -> str | None:

@@ -1,8 +1,12 @@
 """Index benchmark: our ``VectorIndex`` and encrypted snapshots against bare usearch.
 
-Both sides search the same HNSW graph (ours is restored from the bare index's bytes), so
-recall must be identical and any speed difference is the wrapper's (validation, expiry
-filtering, locking) and the snapshot's (encryption, fsync, atomic rename). Timings are the
+Each side builds its own graph from the same vectors with the same HNSW parameters: bare
+usearch the way its API defaults (one batch, every core), ours the way the appliance
+rebuilds an index (``VectorIndex.add``: single-threaded insertion, then every vector
+searched for with itself, the unfindable ones kept for exact scoring). ``build_s`` is
+therefore the index part of a rebuild after a crash. Speed differences in search are the
+wrapper's (validation, expiry filtering, locking, exact search of small collections and of
+unreachable keys) and the snapshot's (encryption, fsync, atomic rename). Timings are the
 best of ``repeats`` runs, bare and ours interleaved, so they are stable on small machines.
 """
 
@@ -29,7 +33,7 @@ from appliance.settings import IndexDtype, IndexSettings
 
 Progress = Callable[[str], None]
 DataKind = Literal["random", "clustered"]
-GOALS = {"qps_batch": 0.95, "qps_single": 0.95, "save": 1.5, "load": 1.5}
+GOALS = {"qps_batch": 0.95, "qps_single": 0.95, "save": 1.5, "load": 1.5, "recall": 0.01}
 
 
 class Timing(NamedTuple):
@@ -73,12 +77,17 @@ def run_index_benchmark(
     vectors, probes = _dataset(data, n, queries, dim, seed)
     say(f"exact top-{k} of {queries} queries over {n} vectors (brute force)")
     truth = _exact_top_k(vectors, probes, k)
-    say(f"building the HNSW graph: {n} x {dim} {dtype}, {data} data")
+    say(f"bare usearch builds its graph: {n} x {dim} {dtype}, {data} data, every core")
     started = time.perf_counter()
     bare = spec.new_usearch()
-    bare.add(np.arange(n, dtype=np.uint64), vectors, progress=_build_progress(say, n))
+    bare.add(np.arange(n, dtype=np.uint64), vectors, threads=0, progress=_build_progress(say, n))
+    bare_build_s = time.perf_counter() - started
+    bare_misses = _self_misses(bare, vectors)
+    say(f"ours builds its graph as a rebuild does ({spec.build_threads} thread(s), self-check)")
+    started = time.perf_counter()
+    ours = VectorIndex(spec, collection="bench", space="bench")
+    ours.add(np.arange(n, dtype=np.int64), vectors)
     build_s = time.perf_counter() - started
-    ours = VectorIndex.from_serialized(spec, bare.save(), collection="bench", space="bench")
 
     say(f"searching: {repeats} paired rounds, batched and one query at a time")
     now = time.time()
@@ -109,6 +118,10 @@ def run_index_benchmark(
         for index, (side, keys) in enumerate((("bare", bare_keys), ("ours", our_keys)))
     }
     figures["bare"]["save_fsync_s"] = save_fsync.bare_s
+    figures["bare"]["build_s"] = bare_build_s
+    figures["ours"]["build_s"] = build_s
+    figures["bare"]["unfindable_self"] = bare_misses
+    figures["ours"]["unreachable_kept"] = int(ours.unreachable_keys().size)
     ratios = {
         "qps_batch": 1.0 / batch.ratio,
         "qps_single": 1.0 / single.ratio,
@@ -120,7 +133,8 @@ def run_index_benchmark(
     goals = {
         "qps_batch >= 0.95": ratios["qps_batch"] >= GOALS["qps_batch"],
         "qps_single >= 0.95": ratios["qps_single"] >= GOALS["qps_single"],
-        "recall identical": figures["bare"]["recall_at_k"] == figures["ours"]["recall_at_k"],
+        "recall >= bare - 0.01": figures["ours"]["recall_at_k"]
+        >= figures["bare"]["recall_at_k"] - GOALS["recall"],
         "save <= 1.5x": ratios["save"] <= GOALS["save"],
         "load <= 1.5x": ratios["load"] <= GOALS["load"],
     }
@@ -130,8 +144,10 @@ def run_index_benchmark(
             "data": data, "repeats": repeats, "connectivity": spec.connectivity,
             "expansion_add": spec.expansion_add, "expansion_search": spec.expansion_search,
             "cpus": os.cpu_count(), "usearch": usearch.__version__,
+            "exact_search_max": spec.exact_search_max, "build_threads": spec.build_threads,
         },
         "build_s": build_s,
+        "rebuild_per_item_ms": 1000 * build_s / n,
         "bare": figures["bare"],
         "ours": figures["ours"],
         "ratios": ratios,
@@ -158,6 +174,12 @@ def _dataset(
         return _unit(centres[picks] + noise * rng.standard_normal((count, dim), dtype=np.float32))
 
     return around(n), around(queries)
+
+
+def _self_misses(index: Index, vectors: npt.NDArray[np.float32]) -> int:
+    """How many vectors bare usearch's graph search does not return for themselves (top 10)."""
+    found = index.search(vectors, min(10, len(vectors))).keys.reshape(len(vectors), -1)
+    return int((~(found == np.arange(len(vectors))[:, None]).any(axis=1)).sum())
 
 
 def _unit(matrix: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
@@ -246,8 +268,12 @@ def format_table(result: dict[str, Any]) -> str:
         f"k={p['k']} "
         f"queries={p['queries']} M={p['connectivity']} ef_add={p['expansion_add']} "
         f"ef_search={p['expansion_search']} cpus={p['cpus']} usearch={p['usearch']}",
-        f"graph build: {result['build_s']:.1f} s; figures: best of {p['repeats']} rounds; "
-        "both sides timed back to back in each round",
+        f"graph build (ours = a rebuild's index part): bare {bare['build_s']:.1f} s on every "
+        f"core, ours {ours['build_s']:.1f} s with {p['build_threads']} thread(s) "
+        f"({result['rebuild_per_item_ms']:.2f} ms/item); bare leaves {bare['unfindable_self']} "
+        f"vectors unfindable by themselves, ours keeps {ours['unreachable_kept']} for exact "
+        "scoring",
+        f"figures: best of {p['repeats']} rounds; both sides timed back to back in each round",
         "",
         f"{'metric':<26}{'bare usearch':>14}{'ours':>14}{'ours/bare':>11}",
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import operator
+from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
@@ -14,6 +15,7 @@ from appliance.index._expiry import Deadlines
 KeyArray = npt.NDArray[np.int64]
 ScoreArray = npt.NDArray[np.float32]
 Raw = tuple[KeyArray, npt.NDArray[np.float32], npt.NDArray[np.int64]]
+Searcher = Callable[[npt.NDArray[np.float32], int], Raw]
 
 
 def positive_int(value: object, name: str) -> int:
@@ -27,9 +29,13 @@ def positive_int(value: object, name: str) -> int:
     return number
 
 
-def raw_search(index: Index, query: npt.NDArray[np.float32], k: int) -> Raw:
-    """usearch's answer as (keys, distances, counts) with one row per query."""
-    result = index.search(query, k)
+def raw_search(index: Index, query: npt.NDArray[np.float32], k: int, *, exact: bool = False) -> Raw:
+    """usearch's answer as (keys, distances, counts) with one row per query.
+
+    ``exact`` compares the query with every stored vector (brute force) instead of walking
+    the graph.
+    """
+    result = index.search(query, k, exact=exact)
     if isinstance(result, BatchMatches):
         return result.keys.view(np.int64), result.distances, result.counts
     count = np.array([len(result.keys)], dtype=np.int64)
@@ -50,14 +56,15 @@ def pad(
 
 
 def filtered_search(
-    index: Index,
+    search: Searcher,
+    size: int,
     deadlines: Deadlines,
     query: npt.NDArray[np.float32],
     k: int,
     now: float,
     expired: int,
 ) -> Raw:
-    """Like ``raw_search`` (rows of width ``k``) without keys past their deadline at ``now``.
+    """Like ``search`` (rows of width ``k``) without keys past their deadline at ``now``.
 
     ``expired`` keys are hidden in all, so fetching ``k + expired`` always suffices; start
     smaller and grow only the rows still short, until they are full or nothing is left.
@@ -67,11 +74,11 @@ def filtered_search(
     out_keys = np.full((rows, k), -1, dtype=np.int64)
     out_distances = np.full((rows, k), np.nan, dtype=np.float32)
     out_counts = np.zeros(rows, dtype=np.int64)
-    limit = min(len(index), k + expired)
+    limit = min(size, k + expired)
     fetch = min(limit, k + min(expired, max(k, 16)))
     pending = np.arange(rows)
     while pending.size and fetch > 0:
-        keys, distances, counts = raw_search(index, batch[pending], fetch)
+        keys, distances, counts = search(batch[pending], fetch)
         width = keys.shape[1]
         valid = np.arange(width)[None, :] < counts[:, None]
         live = valid & ~deadlines.expired_mask(keys, now)

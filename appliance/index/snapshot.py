@@ -2,6 +2,7 @@
 
 File layout: the chunked AES-256-GCM stream of ``appliance.crypto.aead.write_stream``. Its
 clear but authenticated header is JSON (format, version, collection, space, spec, count,
+the keys the graph cannot find from their own vector,
 sizes, snapshot id); the body is the usearch serialization followed by the deadlines
 (int64 keys then float64 POSIX seconds, little endian). Plaintext only ever exists in
 memory: one serialization buffer when saving, one preallocated buffer when loading.
@@ -66,7 +67,7 @@ def save_snapshot(
     if chunk_bytes < 1:
         raise ValueError("chunk_bytes must be positive")
     path = Path(path)
-    payload, count, deadline_keys, deadline_values = index.export_state(now=now)
+    payload, count, deadline_keys, deadline_values, unreachable = index.export_state(now=now)
     created_at = time.time()
     header = {
         "format": SNAPSHOT_FORMAT,
@@ -77,6 +78,7 @@ def save_snapshot(
         "count": count,
         "index_bytes": len(payload),
         "deadline_count": int(deadline_keys.size),
+        "unreachable": [int(key) for key in unreachable.tolist()],
         "snapshot_id": uuid.uuid4().hex,
         "created_at": created_at,
     }
@@ -226,7 +228,14 @@ def _build(
     split = header["index_bytes"]
     pairs = header["deadline_count"]
     view = memoryview(buffer)
-    index = VectorIndex.from_serialized(spec, view[:split], collection=collection, space=space)
+    unreachable = header.get("unreachable")  # absent from older snapshots: checked again
+    if unreachable is not None and not (
+        isinstance(unreachable, list) and all(type(key) is int for key in unreachable)
+    ):
+        raise IntegrityError("header field unreachable is invalid")
+    index = VectorIndex.from_serialized(
+        spec, view[:split], collection=collection, space=space, unreachable=unreachable
+    )
     if len(index) != header["count"]:
         raise IntegrityError(f"holds {len(index)} vectors, header says {header['count']}")
     if pairs:

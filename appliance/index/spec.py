@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import MISSING, asdict, dataclass, fields, replace
 from typing import Any
 
 from usearch.index import Index, MetricKind, ScalarKind
@@ -20,13 +20,23 @@ SCALARS: dict[str, ScalarKind] = {
 
 @dataclass(frozen=True)
 class IndexSpec:
-    """The shape and HNSW parameters of an index; stored in every snapshot header."""
+    """The shape and HNSW parameters of an index; stored in every snapshot header.
+
+    ``exact_search_max``: collections of at most this many vectors are searched exactly
+    (brute force), as is any search whose ``k`` is a quarter of the collection or more.
+    ``build_threads``: usearch insertion threads; 1 because usearch's concurrent insertion
+    strands nodes (unum-cloud/USearch#735; they are caught by the self-check either way).
+    Both are search/build behaviour, not graph structure: ``tuned`` takes them (and
+    ``expansion_search``) from the current settings for a loaded snapshot.
+    """
 
     dimension: int
     dtype: IndexDtype = "f32"
-    connectivity: int = 16
+    connectivity: int = 32
     expansion_add: int = 128
     expansion_search: int = 64
+    exact_search_max: int = 4096
+    build_threads: int = 1
 
     def __post_init__(self) -> None:
         if self.dtype not in SCALARS:
@@ -35,6 +45,10 @@ class IndexSpec:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InvalidInputError(f"index {name} must be a positive integer (got {value!r})")
+        for name in ("exact_search_max", "build_threads"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise InvalidInputError(f"index {name} must be an integer >= 0 (got {value!r})")
 
     @classmethod
     def from_settings(cls, settings: IndexSettings, dimension: int) -> IndexSpec:
@@ -45,15 +59,35 @@ class IndexSpec:
             connectivity=settings.connectivity,
             expansion_add=settings.expansion_add,
             expansion_search=settings.expansion_search,
+            exact_search_max=settings.exact_search_max,
+            build_threads=settings.build_threads,
         )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> IndexSpec:
-        """Rebuild from ``to_dict`` output; anything malformed raises ``InvalidInputError``."""
+        """Rebuild from ``to_dict`` output (fields added since take their defaults).
+
+        Anything malformed raises ``InvalidInputError``.
+        """
         try:
-            return cls(**{name: data[name] for name in cls.__dataclass_fields__})
+            return cls(
+                **{
+                    spec.name: data[spec.name]
+                    for spec in fields(cls)
+                    if spec.name in data or spec.default is MISSING
+                }
+            )
         except (KeyError, TypeError) as exc:
             raise InvalidInputError(f"index spec is malformed: {exc!r}") from exc
+
+    def tuned(self, current: IndexSpec) -> IndexSpec:
+        """This graph's structure with ``current``'s search and build behaviour."""
+        return replace(
+            self,
+            expansion_search=current.expansion_search,
+            exact_search_max=current.exact_search_max,
+            build_threads=current.build_threads,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping."""

@@ -30,13 +30,18 @@ def unit_vectors() -> Callable[..., np.ndarray]:
 
 @pytest.fixture
 def build_index() -> Callable[..., tuple[VectorIndex, np.ndarray]]:
-    """Factory: ``build_index(n, dtype, collection, space, seed)`` -> (index, its vectors)."""
+    """Factory: ``build_index(n, dtype, collection, space, seed, **spec)`` -> (index, vectors)."""
 
     def make(
-        n: int, dtype: str = "f32", collection: str = "notes", space: str = "clip", seed: int = 0
+        n: int,
+        dtype: str = "f32",
+        collection: str = "notes",
+        space: str = "clip",
+        seed: int = 0,
+        **spec: int,
     ) -> tuple[VectorIndex, np.ndarray]:
         vectors = _unit(n, DIM, seed)
-        index = VectorIndex(IndexSpec(DIM, dtype=dtype), collection=collection, space=space)
+        index = VectorIndex(IndexSpec(DIM, dtype=dtype, **spec), collection=collection, space=space)
         index.add(np.arange(n, dtype=np.int64), vectors)
         return index, vectors
 
