@@ -11,13 +11,17 @@ def bench() -> None:
 
 
 def _register() -> None:
+    from appliance.bench.align import align_command
     from appliance.bench.api import api_command
     from appliance.bench.encoders import encoders_command
     from appliance.bench.index import index_command
+    from appliance.bench.retrieval import retrieval_command
 
     bench.add_command(index_command)
     bench.add_command(encoders_command)
     bench.add_command(api_command)
+    bench.add_command(retrieval_command)
+    bench.add_command(align_command)
 
 
 _register()
