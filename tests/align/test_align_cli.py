@@ -136,7 +136,8 @@ def test_train_activate_audit_and_show(
 def test_a_from_scratch_tower_cannot_be_slotted_into_serving(
     isolated_cli: None, tmp_path: Path, manifest: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """An MLP tower on log-mel features is refused by `space activate` with a remedy."""
+    """An MLP tower on log-mel features is refused by `space activate` with a remedy, and
+    is audited through its own features (baseline stored under its name)."""
     data = str(tmp_path / "data")
     run_appliance(capsys, "--data-dir", data, "init")
     write_test_pack(tmp_path / "pack")
@@ -177,6 +178,12 @@ def test_a_from_scratch_tower_cannot_be_slotted_into_serving(
         "scratch",
     )
     assert code != 0 and "cannot serve" in err and "remedy" in err
+    argv = ["--data-dir", data, "align", "audit", "--pairs", str(manifest), "--modality"]
+    code, out, err = run_appliance(capsys, *argv, "audio", "--adapter", "scratch", "--json")
+    assert code == 0, err
+    audit = json.loads(out)
+    assert audit["subject"] == "scratch" and Path(audit["baseline"]).is_file()
+    assert audit["scores"]["audio->text"]["queries"] == 24
 
 
 def _vocabulary(tmp_path: Path) -> Path:
