@@ -12,7 +12,7 @@ from appliance.align.publish import build_provenance, load_published, publish_ad
 from appliance.align.trainer import TrainConfig, train
 from appliance.errors import IntegrityError
 from appliance.models import ModelStore
-from tests.align.conftest import Toy
+from tests.align.toys import Toy
 
 
 def _publish(toy: Toy, store: ModelStore, private: bool) -> tuple[torch.nn.Module, dict]:

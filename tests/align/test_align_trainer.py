@@ -13,7 +13,7 @@ from appliance.align.metrics import retrieval
 from appliance.align.privacy import BudgetError, default_delta, plan_budget
 from appliance.align.towers import build_tower
 from appliance.align.trainer import TrainConfig, train
-from tests.align.conftest import Toy, make_toy
+from tests.align.toys import Toy, make_toy
 
 
 def _recall(tower: torch.nn.Module, toy: Toy) -> float:
