@@ -1,4 +1,4 @@
-"""``bench``: figures an operator can rerun (index, encoders, api, phi)."""
+"""``bench``: figures an operator can rerun (index, encoders, api, phi, retrieval, align)."""
 
 from __future__ import annotations
 
@@ -11,15 +11,19 @@ def bench() -> None:
 
 
 def _register() -> None:
+    from appliance.bench.align import align_command
     from appliance.bench.api import api_command
     from appliance.bench.encoders import encoders_command
     from appliance.bench.index import index_command
     from appliance.bench.phi import phi_command
+    from appliance.bench.retrieval import retrieval_command
 
     bench.add_command(index_command)
     bench.add_command(encoders_command)
     bench.add_command(api_command)
     bench.add_command(phi_command)
+    bench.add_command(retrieval_command)
+    bench.add_command(align_command)
 
 
 _register()

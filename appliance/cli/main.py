@@ -40,6 +40,7 @@ def cli(ctx: click.Context, data_dir: Path | None, config_file: Path | None) -> 
 
 def _register() -> None:
     from appliance.cli import (
+        align,
         audit,
         bench,
         inventory,
@@ -49,6 +50,7 @@ def _register() -> None:
         policy,
         retention,
         serve,
+        space,
         tokens,
     )
 
@@ -66,6 +68,8 @@ def _register() -> None:
     cli.add_command(inventory.inventory)
     cli.add_command(retention.retention)
     cli.add_command(models.models)
+    cli.add_command(align.align)
+    cli.add_command(space.space)
 
 
 _register()

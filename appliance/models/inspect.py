@@ -25,6 +25,8 @@ from appliance.models.safety import (
 
 ADAPTER_FILE = "adapter.json"
 ADAPTER_FORMAT = "appliance-adapter/1"
+ADAPTER_KINDS = {"linear": "LinearAdapter", "mlp": "MlpTower"}
+"""``mlp``: a small tower the alignment trainer writes (store, audit; not served yet)."""
 SENTENCE_MODEL_TYPES = frozenset(
     {"bert", "roberta", "xlm-roberta", "mpnet", "distilbert", "electra"}
 )
@@ -216,11 +218,11 @@ def describe_adapter(root: Path) -> ModelDescription:
         }
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidInputError(f"{root.name}: adapter.json lacks {exc}") from exc
-    if details["kind"] != "linear":
+    if details["kind"] not in ADAPTER_KINDS:
         raise InvalidInputError(f"{root.name}: adapter kind {details['kind']!r} is not supported")
     return ModelDescription(
         family="adapter",
-        model_class="LinearAdapter",
+        model_class=ADAPTER_KINDS[details["kind"]],
         modalities=(details["modality"],),
         dimension=details["out_dim"],
         files=tuple(keep),

@@ -172,6 +172,15 @@ class ModelStore:
                 write_manifest(self.models_dir, replace(manifest, models=models))
         return VerifyReport(checks)
 
+    def set_space(self, space: SpaceRecord) -> None:
+        """Make ``space`` (built with ``packs.build_space`` over stored models) the active one."""
+        with self._locked():
+            manifest = self.manifest()
+            missing = [name for name in space.models if name not in manifest.models]
+            if missing:
+                raise NotFoundError(f"space {space.name!r} uses unknown model(s) {missing}")
+            write_manifest(self.models_dir, replace(manifest, space=space))
+
     # --- import ----------------------------------------------------------------------
     def import_path(
         self,

@@ -1,0 +1,272 @@
+"""``appliance bench retrieval``: nDCG@10 on BEIR SciFact through the appliance's real path.
+
+1. Exact search (brute-force cosine) on MiniLM vectors of all the raw abstracts
+   (``title + " " + text``, 256 tokens), the figure MTEB publishes (0.645).
+2. The real path: the starter pack imported, abstracts ingested over HTTP into an encrypted
+   collection (detection, policy, de-identification, sealing, the HNSW index), the 300 test
+   claims searched over HTTP with the litestar app.
+3. Exact search on the very vectors the real path stored (read back from the collection's
+   index), so HNSW and policy costs are told apart; redactions and refusals are counted with
+   their reasons. ``--http-limit`` ingests only part of the corpus (every judged abstract
+   first) when the whole would take too long on a small CPU; the subset figures are then
+   compared with exact search on the same subset.
+
+The corpus is read from ``--data`` (never copied); everything else lives in a scratch dir.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+PUBLISHED_MINILM_NDCG10 = 0.645
+CONTEXT = {"subject_role": "patient", "purpose": "treatment"}
+
+
+def load_scifact(root: Path) -> tuple[dict, dict, dict]:
+    """(corpus id -> text, test query id -> text, query id -> {doc id: grade})."""
+    qrels: dict[str, dict[str, int]] = {}
+    for line in (root / "qrels" / "test.tsv").read_text("utf-8").splitlines()[1:]:
+        qid, did, score = line.split("\t")
+        qrels.setdefault(qid, {})[did] = int(score)
+    corpus = {}
+    for line in (root / "corpus.jsonl").read_text("utf-8").splitlines():
+        doc = json.loads(line)
+        corpus[str(doc["_id"])] = (doc.get("title", "") + " " + doc.get("text", "")).strip()
+    queries = {}
+    for line in (root / "queries.jsonl").read_text("utf-8").splitlines():
+        query = json.loads(line)
+        if str(query["_id"]) in qrels:
+            queries[str(query["_id"])] = query["text"]
+    return corpus, queries, qrels
+
+
+def ndcg_at_10(run: dict[str, list[str]], qrels: dict[str, dict[str, int]]) -> float:
+    """Mean nDCG@10 over the judged queries (BEIR's definition, linear gains)."""
+    scores = []
+    for qid, judged in qrels.items():
+        ranked = run.get(qid, [])[:10]
+        dcg = sum(judged.get(d, 0) / math.log2(i + 2) for i, d in enumerate(ranked))
+        ideal = sorted(judged.values(), reverse=True)[:10]
+        idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
+        scores.append(dcg / idcg if idcg else 0.0)
+    return float(np.mean(scores))
+
+
+def _exact(qv: np.ndarray, dv: np.ndarray, qids: list[str], dids: list[str]) -> dict:
+    scores = qv @ dv.T
+    top = np.argsort(-scores, axis=1)[:, :10]
+    return {q: [dids[j] for j in top[i]] for i, q in enumerate(qids)}
+
+
+def _subset(corpus: dict, qrels: dict, limit: int | None) -> list[str]:
+    """Every document judged relevant to a test claim first, then the rest, up to ``limit``."""
+    relevant = {d for q in qrels.values() for d in q}
+    ordered = [d for d in corpus if d in relevant] + [d for d in corpus if d not in relevant]
+    return ordered if limit is None else ordered[:limit]
+
+
+def run_retrieval_benchmark(
+    data: Path,
+    *,
+    http_limit: int | None = None,
+    batch: int = 64,
+    workdir: Path | None = None,
+    partial: Path | None = None,
+    progress: Callable[[str], None] = lambda _: None,
+) -> dict[str, Any]:
+    """Exact search over the whole corpus; the HTTP path over the first ``http_limit``
+    documents (all of them by default); redaction tally. ``partial``: rewrite the report
+    there after each phase."""
+    import httpx
+
+    from appliance.bench.api import _serve
+    from appliance.domain.types import Actor, Modality
+    from appliance.encoders.starter import write_starter_pack
+    from appliance.models import ModelStore
+    from appliance.server import build_state
+    from appliance.settings import load_settings
+    from appliance.store import repository
+    from appliance.wiring import init_appliance, open_appliance
+
+    corpus, queries, qrels = load_scifact(Path(data))
+    dids, qids = list(corpus), list(queries)
+    root = Path(workdir or tempfile.mkdtemp(prefix="bench-retrieval-"))
+    settings = load_settings(data_dir=root / "data", environ={})
+    init_appliance(settings, environ={})
+    write_starter_pack(root / "pack")
+    ModelStore(settings.models_dir).import_path(root / "pack")
+    app = open_appliance(settings, environ={})
+    state = build_state(app)
+    assert state.encoders is not None
+    engine = state.encoders.engine(Modality.TEXT)
+    token = app.tokens.create("admin", actor=Actor.operator())
+    report: dict[str, Any] = {
+        "params": {"documents": len(dids), "queries": len(qids), "batch": batch},
+        "ndcg@10": {"published_minilm": PUBLISHED_MINILM_NDCG10},
+        "timings": {},
+    }
+
+    def save() -> None:
+        if partial is not None:
+            partial.write_text(json.dumps(report, indent=2), "utf-8")
+
+    def encode(texts: list[str], what: str) -> np.ndarray:
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # less padding
+        out = np.zeros((len(texts), state.encoders.dimension), np.float32)  # type: ignore[union-attr]
+        for i in range(0, len(order), batch):
+            chunk = order[i : i + batch]
+            out[chunk] = engine.encode_items([texts[j] for j in chunk]).vectors
+            progress(f"{what}: {min(i + batch, len(texts))}/{len(texts)}")
+        return out
+
+    started = time.perf_counter()
+    query_vectors = encode([queries[q] for q in qids], "encoding claims")
+    raw = encode([corpus[d] for d in dids], "encoding raw abstracts")
+    report["timings"]["encode_corpus_s"] = time.perf_counter() - started
+    exact_raw = ndcg_at_10(_exact(query_vectors, raw, qids, dids), qrels)
+    report["ndcg@10"]["exact_raw_text"] = exact_raw
+    report["deltas"] = {"exact_raw_vs_published": exact_raw - PUBLISHED_MINILM_NDCG10}
+    save()
+
+    subset = _subset(corpus, qrels, http_limit)
+    position = {d: i for i, d in enumerate(dids)}
+    sub_qrels = {q: {d: g for d, g in r.items() if d in set(subset)} for q, r in qrels.items()}
+    sub_qrels = {q: r for q, r in sub_qrels.items() if r}
+    sub_qids = [q for q in qids if q in sub_qrels]
+    sub_queries = query_vectors[[qids.index(q) for q in sub_qids]]
+    raw_sub = raw[[position[d] for d in subset]]
+    report["params"].update({"http_documents": len(subset), "http_queries": len(sub_qids)})
+    statuses: Counter[str] = Counter()
+    reasons: Counter[str] = Counter()
+    categories: Counter[str] = Counter()
+    server, url = _serve(state)
+    try:
+        client = httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=600
+        )
+        client.post("/v1/collections", json={"name": "scifact"}).raise_for_status()
+        started = time.perf_counter()
+        for i in range(0, len(subset), batch):
+            items = [
+                {
+                    "id": d,
+                    "subject_id": f"doc-{d}",
+                    "modality": "text",
+                    "data": corpus[d],
+                    "context": CONTEXT,
+                }
+                for d in subset[i : i + batch]
+            ]
+            reply = client.post("/v1/collections/scifact/items", json={"items": items})
+            reply.raise_for_status()
+            for outcome in reply.json()["items"]:
+                kind = outcome["status"]
+                if kind == "stored" and (outcome.get("notes") or {}).get("deidentified"):
+                    kind = "stored_redacted"
+                    categories.update((outcome.get("decision") or {}).get("categories", []))
+                statuses[kind] += 1
+                if outcome.get("error"):
+                    reasons[outcome["error"]["message"][:120]] += 1
+            progress(f"ingest over HTTP: {min(i + batch, len(subset))}/{len(subset)}")
+        report["timings"]["http_ingest_s"] = time.perf_counter() - started
+        started = time.perf_counter()
+        run: dict[str, list[str]] = {}
+        for qid in sub_qids:
+            reply = client.post(
+                "/v1/collections/scifact/search",
+                json={"query": {"modality": "text", "data": queries[qid]}, "k": 10},
+            )
+            reply.raise_for_status()
+            run[qid] = [str(hit["id"]) for hit in reply.json()["results"]]
+        report["timings"]["http_search_s"] = time.perf_counter() - started
+        client.close()
+        collection = app.collections.get("scifact")
+        index = app.indexes.get(collection, state.encoders.space_version)
+        keys = index.keys()
+        stored = index.vectors_for(keys)
+        with app.database.read() as connection:
+            rows = repository.live_items_by_row_ids(
+                connection, collection.id, keys.tolist(), app.clock.now()
+            )
+        stored_ids = [rows[int(k)].item_id for k in keys]
+    finally:
+        server.should_exit = True
+        state.encoders.close()  # type: ignore[attr-defined]
+        app.close()
+    http = ndcg_at_10(run, sub_qrels)
+    exact_same = ndcg_at_10(_exact(sub_queries, stored, sub_qids, stored_ids), sub_qrels)
+    exact_sub_raw = ndcg_at_10(_exact(sub_queries, raw_sub, sub_qids, subset), sub_qrels)
+    report["ndcg@10"].update(
+        {
+            "subset_exact_raw_text": exact_sub_raw,
+            "subset_exact_stored_vectors": exact_same,
+            "subset_http_hnsw_path": http,
+        }
+    )
+    report["deltas"].update(
+        {
+            "http_vs_exact_stored_vectors": http - exact_same,
+            "policy_cost (exact stored - exact raw, subset)": exact_same - exact_sub_raw,
+        }
+    )
+    report["policy"] = {
+        "outcomes": dict(statuses),
+        "redacted_categories": dict(categories.most_common(20)),
+        "refusal_reasons": dict(reasons.most_common(10)),
+    }
+    report["goals"] = {
+        "exact within 0.005 of published": abs(exact_raw - PUBLISHED_MINILM_NDCG10) <= 0.005,
+        "HNSW path within 0.005 of exact": abs(http - exact_same) <= 0.005,
+    }
+    save()
+    return report
+
+
+@click.command("retrieval")
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    default=Path("../shared/data/scifact"),
+    show_default=True,
+    help="BEIR SciFact folder (corpus.jsonl, queries.jsonl, qrels/test.tsv); read in place.",
+)
+@click.option(
+    "--http-limit",
+    type=int,
+    default=None,
+    help="Ingest only this many abstracts over HTTP (every judged one first); exact search "
+    "still covers the whole corpus.",
+)
+@click.option(
+    "--partial",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Rewrite the report here after each phase (long runs).",
+)
+@click.option("--batch", default=64, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def retrieval_command(
+    data: Path, http_limit: int | None, partial: Path | None, batch: int, as_json: bool
+) -> None:
+    """SciFact nDCG@10: exact search vs the HTTP/HNSW path, and what the policy costs."""
+    report = run_retrieval_benchmark(
+        data,
+        http_limit=http_limit,
+        batch=batch,
+        partial=partial,
+        progress=lambda m: click.echo(f"... {m}", err=True),
+    )
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    for section in ("ndcg@10", "deltas", "policy", "timings", "goals"):
+        click.echo(f"{section}: {json.dumps(report[section])}")
