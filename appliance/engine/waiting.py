@@ -11,6 +11,7 @@ the engine drops those items the same way.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import Sequence
@@ -125,7 +126,11 @@ class EngineWaitMixin:
             if not gone.done():
                 gone.set_result(None)
 
-        unregister = cancellation.on_cancel(lambda: loop.call_soon_threadsafe(mark_gone))
+        def wake() -> None:  # runs on the cancelling thread
+            with contextlib.suppress(RuntimeError):  # the loop already closed: nobody waits
+                loop.call_soon_threadsafe(mark_gone)
+
+        unregister = cancellation.on_cancel(wake)
         try:
             await asyncio.wait({wrapped, gone}, timeout=left, return_when=asyncio.FIRST_COMPLETED)
         except asyncio.CancelledError:
