@@ -11,16 +11,16 @@ from litestar.di import Provide
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
-from litestar.types import ASGIApp, ControllerRouterHandler, Receive, Scope, Send
+from litestar.types import ControllerRouterHandler
 
 from appliance import __version__
 from appliance.api import admin, embeddings, health, items
 from appliance.api.auth import AccessControl, authorize
 from appliance.api.body import GuardedRequest
+from appliance.api.deadline import deadline_middleware
 from appliance.api.errors import handle_appliance_error, handle_http_exception, handle_unexpected
 from appliance.api.limits import FailureLockout, RateLimiter
 from appliance.api.state import ApiState
-from appliance.engine.deadline import deadline_scope
 from appliance.errors import ApplianceError
 
 MAX_BODY_BYTES = 64 * 1024 * 1024
@@ -42,26 +42,6 @@ ROUTES: Sequence[ControllerRouterHandler] = (
     items.revoke_consent,
     embeddings.create_embeddings,
 )
-
-
-def deadline_middleware(seconds: float) -> Callable[[ASGIApp], ASGIApp]:
-    """ASGI middleware: every HTTP request runs under a deadline of ``seconds``.
-
-    The deadline follows the request into its worker thread (a context variable), so
-    engine waits end with 504 ``deadline_exceeded`` instead of holding the thread.
-    """
-
-    def middleware(app: ASGIApp) -> ASGIApp:
-        async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] != "http":
-                await app(scope, receive, send)
-                return
-            with deadline_scope(seconds):
-                await app(scope, receive, send)
-
-        return wrapped
-
-    return middleware
 
 
 def create_app(

@@ -34,6 +34,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "unavailable": 503,
     "timeout": 504,
     "deadline_exceeded": 504,
+    "client_closed_request": 499,
     "encoder_failed": 503,
     "storage_unavailable": 503,
     "invalid_json": 400,

@@ -185,7 +185,7 @@ def detect(
     Bad input raises ``InvalidInputError`` naming the problem.
     """
     registry = registry or _DEFAULT
-    check_deadline("detection")  # a request out of time screens nothing more
+    check_deadline("detection")  # a request out of time or whose client left screens no more
     try:
         kind = Modality(modality)
     except ValueError as exc:

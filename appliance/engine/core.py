@@ -28,7 +28,14 @@ from typing import Any
 import numpy as np
 
 from appliance.encoders.base import Encoder
-from appliance.engine.deadline import current_deadline, earliest, expired
+from appliance.engine.deadline import (
+    RequestCancelledError,
+    current_cancellation,
+    current_deadline,
+    earliest,
+    expired,
+    is_cancelled,
+)
 from appliance.engine.errors import (
     EngineBusyError,
     EngineClosedError,
@@ -176,7 +183,8 @@ class EncoderEngine(EngineWaitMixin):
         Raises ``EngineBusyError`` at once when the queue has no room. ``deadline``
         (absolute ``time.monotonic()``, default: the request's, see ``engine.deadline``):
         items still queued after it are dropped unrun and the future fails with
-        ``EngineTimeoutError``.
+        ``EngineTimeoutError``; so are they once the request's cancellation token (see
+        ``engine.deadline``) is set.
         """
         return self._enqueue(inputs, partial=False, deadline=deadline)
 
@@ -202,9 +210,12 @@ class EncoderEngine(EngineWaitMixin):
                 remedy=f"split the request into parts of at most {self.capacity} inputs",
             )
         deadline = earliest(deadline, current_deadline())
+        cancellation = current_cancellation()
+        if is_cancelled(cancellation):
+            raise RequestCancelledError(f"queueing for encoder {self.name!r}")
         if expired(deadline):
             raise EngineTimeoutError(self.name)
-        request = Request(inputs, partial, time.perf_counter(), deadline)
+        request = Request(inputs, partial, time.perf_counter(), deadline, cancellation)
         with self._lock:
             if self._state not in (_STARTING, _RUNNING):
                 raise self._failure or EngineClosedError(self.name, self._state)
@@ -327,7 +338,7 @@ class EncoderEngine(EngineWaitMixin):
 
     def _run(self, batch: Batch) -> None:
         if batch.valid and all(request.abandoned for request, _, _ in batch.valid):
-            # every caller of this batch has gone (deadline passed): skip the forward pass
+            # every caller of this batch has gone (deadline passed, client gone): skip the forward
             dropped = EngineTimeoutError(self.name)
             self._count_abandoned(request for request, _, _ in batch.valid)
             batch.failed.extend((request, index, dropped) for request, index, _ in batch.valid)

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from appliance.engine.deadline import expired
+from appliance.engine.deadline import Cancellation, expired, is_cancelled
 from appliance.errors import ApplianceError, InvalidInputError
 
 Raw = bytes | str
@@ -42,6 +42,7 @@ class Request:
     """One caller's inputs, answered as a whole (``partial`` False) or per item."""
 
     __slots__ = (
+        "cancellation",
         "cursor",
         "deadline",
         "dropped",
@@ -61,12 +62,15 @@ class Request:
         partial: bool,
         enqueued_at: float,
         deadline: float | None = None,
+        cancellation: Cancellation | None = None,
     ) -> None:
         self.inputs = inputs
         self.partial = partial
         self.enqueued_at = enqueued_at
         self.deadline = deadline
         """Absolute ``time.monotonic()`` after which nobody waits for the answer."""
+        self.cancellation = cancellation
+        """Set when the caller has gone (its HTTP client disconnected)."""
         self.dropped = False
         """Set once the engine dropped (some of) its items unrun because it was abandoned."""
         self.future: Future[Any] = Future()
@@ -80,8 +84,8 @@ class Request:
 
     @property
     def abandoned(self) -> bool:
-        """True when nobody waits any more: cancelled, or past its deadline."""
-        return self.future.cancelled() or expired(self.deadline)
+        """True when nobody waits any more: withdrawn, client gone, or past its deadline."""
+        return self.future.cancelled() or is_cancelled(self.cancellation) or expired(self.deadline)
 
     @property
     def untaken(self) -> int:

@@ -3,12 +3,16 @@
 Every wait is bounded by the earlier of the caller's ``timeout`` and the request's
 deadline (``appliance.engine.deadline``); when it passes the caller gets
 ``EngineTimeoutError`` (HTTP 504 ``deadline_exceeded``) and the engine drops the
-request's items that have not been run yet.
+request's items that have not been run yet. A wait also ends as soon as the request's
+cancellation token is set (its client disconnected), with ``RequestCancelledError``;
+the engine drops those items the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future
@@ -16,7 +20,12 @@ from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
-from appliance.engine.deadline import current_deadline, earliest
+from appliance.engine.deadline import (
+    RequestCancelledError,
+    current_cancellation,
+    current_deadline,
+    earliest,
+)
 from appliance.engine.errors import EngineTimeoutError
 from appliance.engine.requests import ItemResults, Raw
 
@@ -77,6 +86,18 @@ class EngineWaitMixin:
         return await self._wait_async(future, deadline, timeout)
 
     def _wait(self, future: Future[T], deadline: float | None, timeout: float | None) -> T:
+        cancellation = current_cancellation()
+        if cancellation is not None:  # wake on the answer, the deadline or the client leaving
+            woken = threading.Event()
+            future.add_done_callback(lambda _: woken.set())
+            unregister = cancellation.on_cancel(woken.set)
+            try:
+                woken.wait(_left(deadline))
+            finally:
+                unregister()
+            if not future.done() and cancellation.cancelled:
+                future.cancel()  # withdraws it if not started; else the engine drops its items
+                raise RequestCancelledError(f"the wait for encoder {self.name!r}")
         try:
             return future.result(_left(deadline))
         except TimeoutError as exc:
@@ -90,9 +111,37 @@ class EngineWaitMixin:
     ) -> T:
         wrapped = asyncio.wrap_future(future)
         left = _left(deadline)
-        if left is None:
-            return await wrapped  # cancelling the task withdraws a request not yet started
+        cancellation = current_cancellation()
+        if cancellation is None:
+            if left is None:
+                return await wrapped  # cancelling the task withdraws a request not yet started
+            try:
+                return await asyncio.wait_for(wrapped, left)
+            except TimeoutError as exc:
+                raise EngineTimeoutError(self.name, timeout) from exc
+        loop = asyncio.get_running_loop()
+        gone: asyncio.Future[None] = loop.create_future()
+
+        def mark_gone() -> None:
+            if not gone.done():
+                gone.set_result(None)
+
+        def wake() -> None:  # runs on the cancelling thread
+            with contextlib.suppress(RuntimeError):  # the loop already closed: nobody waits
+                loop.call_soon_threadsafe(mark_gone)
+
+        unregister = cancellation.on_cancel(wake)
         try:
-            return await asyncio.wait_for(wrapped, left)
-        except TimeoutError as exc:
-            raise EngineTimeoutError(self.name, timeout) from exc
+            await asyncio.wait({wrapped, gone}, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            wrapped.cancel()  # the caller's task was cancelled: withdraw the request too
+            raise
+        finally:
+            unregister()
+            gone.cancel()
+        if wrapped.done():
+            return wrapped.result()
+        wrapped.cancel()  # withdraws the request if it has not started
+        if cancellation.cancelled:
+            raise RequestCancelledError(f"the wait for encoder {self.name!r}")
+        raise EngineTimeoutError(self.name, timeout)

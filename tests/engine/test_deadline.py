@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 
 import pytest
 
 from appliance.engine import EngineTimeoutError
 from appliance.engine.deadline import (
+    Cancellation,
+    RequestCancelledError,
     check_deadline,
     current_deadline,
     deadline_scope,
@@ -91,3 +95,88 @@ def test_detection_does_not_start_after_the_deadline() -> None:
         with pytest.raises(DeadlineExceededError) as caught:
             detect("text", "Patient John Smith, MRN 12345", settings=EncoderSettings())
     assert "detection" in caught.value.message
+
+
+def test_cancelled_waiter_wakes_at_once_and_its_item_is_never_forwarded(
+    engine, encoder, wait_until
+) -> None:
+    """Cancelling the token frees the waiter long before its deadline; the model never runs it."""
+    warmups = len(encoder.forward_sizes)
+    encoder.gate.clear()
+    blocker = engine.submit(["holds the forward thread"])
+    assert encoder.entered.acquire(timeout=10)
+    token, outcome = Cancellation(), {}
+
+    def waiter() -> None:
+        with deadline_scope(3600.0, token):
+            try:
+                engine.encode_items(["its client leaves"])
+            except RequestCancelledError as exc:
+                outcome["error"] = exc
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    wait_until(lambda: engine.stats().requests_submitted == 2)
+    token.cancel()
+    thread.join(10)  # the model is still hung: only the cancellation can end this wait
+    assert not thread.is_alive() and outcome["error"].code == "client_closed_request"
+    encoder.gate.set()
+    blocker.result(timeout=10)
+    wait_until(lambda: engine.stats().in_flight_items == 0 and engine.stats().queue_depth == 0)
+    assert len(encoder.forward_sizes) == warmups + 1, "the cancelled item went through the model"
+    assert engine.stats().requests_cancelled == 1
+
+
+def test_async_waiter_ends_on_cancellation(engine, encoder, wait_until) -> None:
+    """encode_items_async under a cancelled token ends with client_closed_request, not a hang."""
+    encoder.gate.clear()
+    blocker = engine.submit(["holds the forward thread"])
+    assert encoder.entered.acquire(timeout=10)
+    token = Cancellation()
+
+    async def wait_then_cancel() -> None:
+        with deadline_scope(3600.0, token):
+            waiting = asyncio.ensure_future(engine.encode_items_async(["its client leaves"]))
+            await asyncio.sleep(0)
+            threading.Thread(target=token.cancel).start()
+            with pytest.raises(RequestCancelledError):
+                await asyncio.wait_for(waiting, 10)
+
+    asyncio.run(wait_then_cancel())
+    encoder.gate.set()
+    blocker.result(timeout=10)
+    wait_until(lambda: engine.stats().in_flight_items == 0 and engine.stats().queue_depth == 0)
+    assert engine.stats().requests_cancelled == 1
+
+
+def test_cancelled_request_is_refused_before_queueing(engine) -> None:
+    """Work of a request whose client has already gone is not queued at all."""
+    token = Cancellation()
+    token.cancel()
+    with deadline_scope(None, token), pytest.raises(RequestCancelledError):
+        engine.submit_items(["nobody waits for this"])
+    assert engine.stats().requests_submitted == 0
+
+
+def test_detection_does_not_start_after_the_client_left() -> None:
+    """A cancelled request screens no further input: detect() refuses, as after the deadline."""
+    from appliance.detectors import detect
+    from appliance.settings import EncoderSettings
+
+    token = Cancellation()
+    with deadline_scope(3600.0, token):
+        detect("text", "Patient John Smith", settings=EncoderSettings())  # still wanted
+        token.cancel()
+        with pytest.raises(DeadlineExceededError) as caught:
+            detect("text", "Patient John Smith, MRN 12345", settings=EncoderSettings())
+    assert caught.value.code == "client_closed_request" and "detection" in caught.value.message
+
+
+def test_outer_cancellation_reaches_an_inner_scope() -> None:
+    """A nested scope with its own token is cancelled with the enclosing request."""
+    outer, inner = Cancellation(), Cancellation()
+    with deadline_scope(None, outer), deadline_scope(None, inner):
+        outer.cancel()
+        with pytest.raises(RequestCancelledError):
+            check_deadline("inner work")
+    assert inner.cancelled
