@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from appliance.cli.context import CliContext, pass_context
+
+if TYPE_CHECKING:
+    from appliance.wiring import Appliance
 
 
 @click.command()
@@ -34,7 +38,7 @@ def backup(ctx: CliContext, output: Path, include_models: bool, as_json: bool) -
     if output.is_dir():
         stamp = SystemClock().now().strftime("%Y%m%dT%H%M%SZ")
         output = output / f"appliance-{stamp}.backup"
-    report = create_backup(ctx.settings, output, include_models=include_models)
+    report = create_backup(ctx.appliance(), output, include_models=include_models)
     if as_json:
         click.echo(json.dumps({**asdict(report), "path": str(report.path)}))
         return
@@ -60,8 +64,13 @@ def backup(ctx: CliContext, output: Path, include_models: bool, as_json: bool) -
 def restore(ctx: CliContext, archive: Path, kek_file: Path | None) -> None:
     """Restore ARCHIVE into a fresh (absent or empty) data dir."""
     from appliance.services.backup import restore_backup
+    from appliance.wiring import init_appliance, open_appliance
 
-    report = restore_backup(ctx.settings, archive, kek_file=kek_file)
+    def open_restored() -> Appliance:
+        init_appliance(ctx.settings)  # pending migrations, as for `init`
+        return open_appliance(ctx.settings)
+
+    report = restore_backup(ctx.settings, archive, kek_file=kek_file, open_restored=open_restored)
     click.echo(
         f"restored {report.files} files into {report.data_dir} (KEK version {report.kek_version})"
     )

@@ -24,33 +24,38 @@ import os
 import secrets
 import shutil
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from appliance.audit.storage import TrailLock
 from appliance.clock import Clock, SystemClock, isoformat
 from appliance.crypto.aead import read_stream, read_stream_header, write_stream
 from appliance.crypto.kek import KekLocation, KekRing, load_kek, locate_kek, write_kek
 from appliance.domain.types import Actor
 from appliance.errors import ConfigError, IntegrityError, KeyUnavailableError
 from appliance.services.backup_archive import (
+    AUDIT_FILES,
     CHUNK_BYTES,
     DATABASE_NAME,
     FORMAT,
-    Member,
     archive_key,
+    copy_audit,
+    copy_database,
     extract,
+    model_members,
     parse_header,
     rebuffer,
+    snapshot_members,
+    sqlite_path,
+    staged_member,
     tar_stream,
 )
 from appliance.settings import Settings
 
-AUDIT_FILES = ("trail.jsonl", "checkpoints.jsonl")
-MODEL_MANIFEST = "models/manifest.json"
-MODEL_METADATA_DIRS = ("models/baselines",)
+if TYPE_CHECKING:
+    from appliance.wiring import Appliance
 
 
 @dataclass(frozen=True)
@@ -78,27 +83,19 @@ class RestoreReport:
     kek_placed: Path | None
 
 
-def create_backup(
-    settings: Settings,
-    output: Path,
-    *,
-    include_models: bool = False,
-    environ: Mapping[str, str] | None = None,
-    clock: Clock | None = None,
-) -> BackupReport:
+def create_backup(app: Appliance, output: Path, *, include_models: bool = False) -> BackupReport:
     """Write an encrypted archive of the data dir to ``output`` (refused if it exists).
 
     Runs beside a live server: rotations are held off (``keys/rotation.lock``) while the
     store is copied, audit writers (``audit/trail.lock``) while the trail is copied. The
     archive is written to a temporary file and renamed into place only after the backup is
-    audited (``backup.created``): no audit entry, no archive."""
-    from appliance.wiring import open_appliance
-
+    audited (``backup.created``): no audit entry, no archive. ``app`` is the opened
+    appliance (the caller closes it)."""
+    settings = app.settings
     output = Path(output)
     if output.exists():
         raise ConfigError(f"{output} already exists", remedy="choose a new file name")
-    _sqlite_path(settings)
-    app = open_appliance(settings, clock=clock, environ=environ)
+    sqlite_path(settings)
     data_dir = settings.data_dir
     staging = Path(os.path.realpath(data_dir)) / f".backup-{secrets.token_hex(8)}"
     staging.mkdir(mode=0o700)
@@ -108,17 +105,17 @@ def create_backup(
             with _flock(data_dir / "keys" / "rotation.lock"):
                 ring = load_kek(app.kek_location)
                 version = ring.wrapping_version
-                _copy_database(settings, staging / DATABASE_NAME)
-            _copy_audit(data_dir / "audit", staging / "audit")
-            members = [_staged(stack, staging / DATABASE_NAME, DATABASE_NAME)]
+                copy_database(settings, staging / DATABASE_NAME)
+            copy_audit(data_dir / "audit", staging / "audit")
+            members = [staged_member(stack, staging / DATABASE_NAME, DATABASE_NAME)]
             members += [
-                _staged(stack, staging / "audit" / name, f"audit/{name}")
+                staged_member(stack, staging / "audit" / name, f"audit/{name}")
                 for name in AUDIT_FILES
                 if (staging / "audit" / name).is_file()
             ]
-            snapshots, skipped = _snapshot_members(stack, data_dir, staging / DATABASE_NAME)
+            snapshots, skipped = snapshot_members(stack, data_dir, staging / DATABASE_NAME)
             members += snapshots
-            members += _model_members(stack, data_dir, include_models)
+            members += model_members(stack, data_dir, include_models)
             salt = os.urandom(16)
             header = json.dumps(
                 {"format": FORMAT, "kek_version": version, "salt": base64.b64encode(salt).decode()},
@@ -153,13 +150,13 @@ def create_backup(
     finally:
         temp.unlink(missing_ok=True)
         shutil.rmtree(staging, ignore_errors=True)
-        app.close()
 
 
 def restore_backup(
     settings: Settings,
     archive: Path,
     *,
+    open_restored: Callable[[], Appliance],
     kek_file: Path | None = None,
     environ: Mapping[str, str] | None = None,
     clock: Clock | None = None,
@@ -169,7 +166,9 @@ def restore_backup(
     The KEK comes from where the appliance looks for it (systemd credential,
     ``keys.kek_file``) or from ``kek_file``, which is then placed where the appliance looks
     (the data dir's ``keys/kek`` by default). Everything is authenticated before anything
-    lands in the data dir; any failure leaves the data dir as empty as it was."""
+    lands in the data dir; any failure leaves the data dir as empty as it was.
+    ``open_restored`` (from the composition root) migrates and opens the restored data dir,
+    whose trail then records ``backup.restored``."""
     clock = clock or SystemClock()
     data_dir = settings.data_dir
     if data_dir.exists() and any(data_dir.iterdir()):
@@ -212,7 +211,26 @@ def restore_backup(
             if created_dir:
                 shutil.rmtree(data_dir, ignore_errors=True)
             raise
-    return _place(settings, staging, ring, place_kek, configured, header, files, clock, environ)
+    try:
+        return _place(
+            settings, staging, ring, place_kek, configured, header, files, clock, open_restored
+        )
+    except IntegrityError as exc:
+        if created_dir:
+            shutil.rmtree(data_dir, ignore_errors=True)
+        if not settings.audit.witness_path:
+            raise
+        raise IntegrityError(
+            f"{exc.message}; restoring this backup would roll the audit trail back behind "
+            "its witness (audit.witness_path)",
+            remedy="a restore loses the audit entries written after the backup: move the "
+            "witness file aside (keep it: it records what was lost), point "
+            "audit.witness_path at a new file, and run restore again",
+        ) from exc
+    except BaseException:
+        if created_dir:
+            shutil.rmtree(data_dir, ignore_errors=True)
+        raise
 
 
 def _restore_ring(configured: KekLocation, kek_file: Path | None) -> tuple[KekRing, bool]:
@@ -247,24 +265,21 @@ def _place(
     header: dict[str, object],
     files: int,
     clock: Clock,
-    environ: Mapping[str, str] | None,
+    open_restored: Callable[[], Appliance],
 ) -> RestoreReport:
     """Move the authenticated files into the data dir, place the KEK, migrate, audit."""
-    from appliance.wiring import SUBDIRECTORIES, init_appliance, open_appliance
-
     data_dir = settings.data_dir
     try:
         for entry in staging.iterdir():
             entry.rename(data_dir / entry.name)
         staging.rmdir()
-        for name in SUBDIRECTORIES:
+        for name in ("keys", "audit", "index", "models"):
             (data_dir / name).mkdir(mode=0o700, exist_ok=True)
         for path in (data_dir, *(p for p in data_dir.rglob("*") if p.is_dir())):
             path.chmod(0o700)
         if place_kek:
             write_kek(ring, configured, exclusive=True)
-        init_appliance(settings, clock=clock, environ=environ)  # migrations, if any
-        app = open_appliance(settings, clock=clock, environ=environ)
+        app = open_restored()
         try:
             app.audit.append(
                 actor=Actor.operator(),
@@ -287,90 +302,6 @@ def _place(
         isoformat(clock.now()),
         configured.path if place_kek else None,
     )
-
-
-def _sqlite_path(settings: Settings) -> Path:
-    url = settings.database_url
-    if not url.startswith("sqlite:///"):
-        raise ConfigError(
-            "backup supports the SQLite store only",
-            remedy="back up the database with its own tools (pg_dump) and the files separately",
-        )
-    return Path(url.removeprefix("sqlite:///"))
-
-
-def _copy_database(settings: Settings, target: Path) -> None:
-    """A consistent copy through SQLite's online backup API (readers and the writer go on)."""
-    source = sqlite3.connect(f"file:{_sqlite_path(settings)}?mode=ro", uri=True)
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    os.close(fd)
-    copy = sqlite3.connect(target)
-    try:
-        source.execute(f"PRAGMA busy_timeout = {settings.database.busy_timeout_ms}")
-        source.backup(copy)
-        copy.execute("PRAGMA journal_mode = DELETE")
-    finally:
-        copy.close()
-        source.close()
-
-
-def _copy_audit(audit_dir: Path, target: Path) -> None:
-    """Trail and checkpoints copied together under the writers' lock (a consistent pair)."""
-    target.mkdir(mode=0o700)
-    lock = TrailLock(audit_dir / "trail.lock")
-    try:
-        with lock:
-            for name in AUDIT_FILES:
-                if (audit_dir / name).is_file():
-                    shutil.copyfile(audit_dir / name, target / name)
-    finally:
-        lock.close()
-
-
-def _staged(stack: ExitStack, path: Path, name: str) -> Member:
-    source = stack.enter_context(path.open("rb"))
-    return Member(name, os.fstat(source.fileno()).st_size, source)
-
-
-def _snapshot_members(stack: ExitStack, data_dir: Path, database: Path) -> tuple[list[Member], int]:
-    """Snapshots whose id is the one the copied store records (others are rebuilt)."""
-    connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
-    try:
-        recorded = {
-            (c, s): i
-            for c, s, i in connection.execute(
-                "SELECT collection, space, snapshot_id FROM index_snapshots"
-            )
-        }
-    finally:
-        connection.close()
-    members: list[Member] = []
-    skipped = 0
-    for path in sorted((data_dir / "index").glob("*/*.snap")):
-        source = stack.enter_context(path.open("rb"))
-        try:
-            snapshot_id = json.loads(read_stream_header(source)).get("snapshot_id")
-        except (IntegrityError, ValueError):
-            snapshot_id = None
-        if snapshot_id is None or recorded.get((path.parent.name, path.stem)) != snapshot_id:
-            skipped += 1
-            continue
-        source.seek(0)
-        name = f"index/{path.parent.name}/{path.name}"
-        members.append(Member(name, os.fstat(source.fileno()).st_size, source))
-    return members, skipped
-
-
-def _model_members(stack: ExitStack, data_dir: Path, include_models: bool) -> list[Member]:
-    models = data_dir / "models"
-    if include_models:
-        paths = [p for p in sorted(models.rglob("*")) if p.is_file() and not p.is_symlink()]
-        paths = [p for p in paths if not p.name.endswith((".lock", ".tmp"))]
-    else:
-        paths = [data_dir / MODEL_MANIFEST] if (data_dir / MODEL_MANIFEST).is_file() else []
-        for folder in MODEL_METADATA_DIRS:
-            paths += [p for p in sorted((data_dir / folder).rglob("*")) if p.is_file()]
-    return [_staged(stack, p, p.relative_to(data_dir).as_posix()) for p in paths]
 
 
 def _check_store(database: Path, ring: KekRing) -> None:

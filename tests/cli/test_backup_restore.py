@@ -273,3 +273,24 @@ def test_development_default_kek_stays_out_and_is_placed_from_kek_file(
     placed = fresh / "keys" / "kek"
     assert placed.read_bytes() and stat.S_IMODE(placed.stat().st_mode) == 0o600
     assert _cli(capsys, fresh, "audit", "verify")[0] == 0
+
+
+def test_restore_under_a_witness_that_moved_on_is_refused_until_it_is_set_aside(
+    site: Site, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A restore rolls the trail back; with the old witness in place that is refused (and
+    undone); with the witness moved aside and a new one configured it goes through."""
+    witness = site.root / "witness" / "checkpoints.jsonl"
+    witness.parent.mkdir()
+    monkeypatch.setenv("APPLIANCE_AUDIT__WITNESS_PATH", str(witness))
+    archive = _backup(capsys, site, "a.backup")
+    assert witness.is_file()
+    fresh = site.root / "restored"
+    code, _, err = _cli(capsys, fresh, "restore", str(archive))
+    assert code == 1 and "roll the audit trail back behind its witness" in err, err
+    assert not fresh.exists()
+    monkeypatch.setenv("APPLIANCE_AUDIT__WITNESS_PATH", str(witness.with_name("new.jsonl")))
+    code, _, err = _cli(capsys, fresh, "restore", str(archive))
+    assert code == 0, err
+    code, out, err = _cli(capsys, fresh, "audit", "verify")
+    assert code == 0, out + err
