@@ -256,9 +256,11 @@ def test_development_default_kek_stays_out_and_is_placed_from_kek_file(
     --kek-file and writes it to the new data dir's keys/kek (0600)."""
     data = tmp_path / "data"
     assert _cli(capsys, data, "init")[0] == 0
-    archive = tmp_path / "dev.backup"
-    code, _, err = _cli(capsys, data, "backup", "-o", str(archive))
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    code, _, err = _cli(capsys, data, "backup", "-o", str(backups))
     assert code == 0, err
+    (archive,) = backups.glob("appliance-*.backup")  # a directory gets a dated file
     kek = (data / "keys" / "kek").read_bytes()
     ring = load_kek(KekLocation(data / "keys" / "kek", from_credentials=False))
     assert all(base64.b64encode(k) not in archive.read_bytes() for k in ring.keys.values())
