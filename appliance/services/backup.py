@@ -142,7 +142,7 @@ def create_backup(app: Appliance, output: Path, *, include_models: bool = False)
                 "models": include_models,
             },
         )
-        os.link(temp, output)
+        _publish(temp, output)
         _fsync_dir(output.parent)
         return BackupReport(
             output, written, digest, version, len(members), len(snapshots), skipped, include_models
@@ -331,6 +331,18 @@ def _flock(path: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+def _publish(temp: Path, output: Path) -> None:
+    """Move the finished archive into place without replacing anything already there."""
+    try:
+        os.link(temp, output)  # atomic and exclusive
+    except FileExistsError as exc:
+        raise ConfigError(f"{output} already exists", remedy="choose a new file name") from exc
+    except OSError as exc:  # a file system without hard links (some network shares)
+        if output.exists():
+            raise ConfigError(f"{output} already exists", remedy="choose a new name") from exc
+        temp.rename(output)
 
 
 def _sha256(path: Path) -> str:
