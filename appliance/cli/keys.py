@@ -56,3 +56,32 @@ def status(ctx: CliContext, as_json: bool) -> None:
     )
     if report.kek_inside_data_dir:
         click.echo("warning       the KEK is inside the data dir (development default)")
+
+
+@keys.command()
+@click.option("--force", is_flag=True, help="Shred for every pending erasure, due or not.")
+@pass_context
+def shred(ctx: CliContext, force: bool) -> None:
+    """Run due KEK shreds (rotate, retire old versions); exit 1 if one is due but blocked."""
+    from appliance.errors import KeyUnavailableError
+
+    app = ctx.appliance()
+    report = app.keys.shred_due(actor=Actor.operator(), force=force)
+    if report is not None:
+        click.echo(
+            f"shredded: KEK version {report.rotation.from_version} -> "
+            f"{report.rotation.to_version}, {report.requests_done} erasure(s) covered, "
+            f"retired versions {', '.join(map(str, report.retired_versions)) or '-'}"
+        )
+        return
+    status = app.keys.status()
+    blocked = status.shreds_overdue or (force and status.shreds_pending)
+    if blocked and not app.kek_location.writable:
+        raise KeyUnavailableError(
+            f"{status.shreds_pending} KEK shred(s) pending but the KEK is a read-only credential",
+            remedy="rotate a copy (appliance keys rotate) and re-encrypt it with systemd-creds",
+        )
+    click.echo(
+        f"nothing due ({status.shreds_pending} pending"
+        + (f", next due {status.next_shred_due})" if status.next_shred_due else ")")
+    )

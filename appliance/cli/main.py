@@ -42,6 +42,7 @@ def _register() -> None:
     from appliance.cli import (
         align,
         audit,
+        backup,
         bench,
         inventory,
         keys,
@@ -70,6 +71,8 @@ def _register() -> None:
     cli.add_command(models.models)
     cli.add_command(align.align)
     cli.add_command(space.space)
+    cli.add_command(backup.backup)
+    cli.add_command(backup.restore)
 
 
 _register()
