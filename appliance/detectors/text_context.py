@@ -26,9 +26,11 @@ from appliance.detectors.text_vocabulary import (
     LABELS,
     MOTION,
     MOVED,
+    PLACE_AFTER,
     PLACE_STOP,
     RELATIONS,
     ROLES,
+    STREET_ENDS,
     STRONG_LABELS,
     TITLES,
 )
@@ -234,6 +236,12 @@ class _Scan:
                     yield self.span(FindingKind.PERSON_NAME, j, last, 0.85, "relation")
                     i = last + 1
                     continue
+            # a listed facility, health system or region: "mgh", "AT KINDRED", "cape cod"
+            known = self._known_facility(i)
+            if known is not None:
+                yield self.span(FindingKind.ADDRESS, i, known, 0.8, "facility_name")
+                i = known + 1
+                continue
             # saint + name: "St. Agnes", "ST ELIZABETH'S"
             if (
                 t.low in {"st", "saint"}
@@ -262,8 +270,19 @@ class _Scan:
                     continue
             # motion word + known place: "from milford", "lives in Quincy"
             if t.low in MOTION and nxt is not None and self._follows(i, allow=""):
-                strong = t.low == "via" or (i > 0 and tokens[i - 1].low in MOVED)
-                place = self._place(i + 1, strong)
+                strong = (
+                    t.low == "via"
+                    or (i > 0 and tokens[i - 1].low in MOVED)
+                    or (t.low == "in" and self._street_end(i - 1))
+                )
+                place = self._known_facility(i + 1) or self._place(i + 1, strong)
+                if place is not None:
+                    yield self.span(FindingKind.ADDRESS, i + 1, place, 0.75, "place")
+                    i = place + 1
+                    continue
+            # town after a street: "12 elm st, fall river"
+            if self._street_end(i) and nxt is not None and self._follows(i, allow=","):
+                place = self._place(i + 1, strong=True)
                 if place is not None:
                     yield self.span(FindingKind.ADDRESS, i + 1, place, 0.75, "place")
                     i = place + 1
@@ -368,6 +387,44 @@ class _Scan:
         }:
             first += 1
         return first if proper and first < i else None
+
+    def _known_facility(self, i: int) -> int | None:
+        """Last token of the longest listed facility or region phrase (up to four words)
+        that starts at token ``i``. A phrase of English or clinical words only (``kindred``,
+        ``north shore``) counts after a motion word (``at``, ``from``, ``lives on``), after
+        another place, or before a facility word; any other (``mgh``, ``lahey``) anywhere."""
+        tokens, best, phrase = self.tokens, None, ""
+        for k in range(i, min(i + 4, len(tokens))):
+            if k > i and not self.joined(k - 1):
+                break
+            phrase = f"{phrase} {tokens[k].text.lower()}" if phrase else tokens[k].text.lower()
+            if phrase in self.lex.facilities:
+                best = k
+        if best is None:
+            return None
+        if any(not self.lex.is_common(t.low) for t in tokens[i : best + 1]):
+            return best
+        if best + 1 < len(tokens) and tokens[best + 1].low in FACILITY and self.joined(best):
+            return best + 1
+        if i == 0 or not self.joined(i - 1):
+            return None
+        before = tokens[i - 1].low
+        return best if before in MOTION or before in PLACE_AFTER or self._is_place(i - 1) else None
+
+    def _street_end(self, k: int) -> bool:
+        """Token ``k`` is a street suffix that ends a house number and a street name
+        (``27 maple AVE``, ``14 Winter St.``)."""
+        if k < 1 or self.tokens[k].low not in STREET_ENDS:
+            return False
+        before = self.text[self.tokens[max(0, k - 4)].start : self.tokens[k].start]
+        return any(ch.isdigit() for ch in before)
+
+    def _is_place(self, k: int) -> bool:
+        """Token ``k`` ends a listed facility or a known town: ``KINDRED NORTH SHORE``."""
+        low = self.tokens[k].text.lower()
+        return low in self.lex.facilities or (
+            low in self.lex.places and not self.lex.is_common(low)
+        )
 
     def _place(self, j: int, strong: bool) -> int | None:
         """Last token of a known place (up to three words) starting at ``j``."""

@@ -80,6 +80,9 @@ class Lexicon:
     """Lower-case dictionary words (SCOWL): ``gene``, ``novel``, ``miller``, ``rose``."""
     broad: frozenset[str]
     """Countries, US states and regions: places Safe Harbor keeps."""
+    facilities: frozenset[str] = frozenset()
+    """Facility, health-system and region phrases named without a facility word
+    (``mgh``, ``kindred``, ``cape cod``; ``data/facilities.txt``)."""
 
     def is_name(self, word: str) -> bool:
         """A first name or surname in the lexicon."""
@@ -111,10 +114,18 @@ def _read(name: str) -> frozenset[str]:
     return frozenset(w for w in gzip.decompress(data).decode("utf-8").split("\n") if w)
 
 
+def _read_plain(name: str) -> frozenset[str]:
+    """The phrases of a plain word list: one a line, ``#`` comments, spaces normalised."""
+    data = resources.files("appliance.detectors").joinpath("data", name).read_text("utf-8")
+    lines = (" ".join(line.lower().split()) for line in data.splitlines())
+    return frozenset(line for line in lines if line and not line.startswith("#"))
+
+
 def lexicon() -> Lexicon:
     """The process-wide lexicon, loaded on first use."""
     global _LOADED
     with _LOCK:
         if _LOADED is None:
-            _LOADED = Lexicon(**{key: _read(name) for key, name in _FILES.items()})
+            sets = {key: _read(name) for key, name in _FILES.items()}
+            _LOADED = Lexicon(**sets, facilities=_read_plain("facilities.txt"))
         return _LOADED

@@ -108,7 +108,10 @@ def main() -> None:
         for name in ("notes.txt", "phi_free.txt", "notes2.txt", "phi_free2.txt")
         for document in parse_markup(HERE / name)
     ]
-    write(HERE / "dev.jsonl", notes[0::2])
+    tuning = [
+        d for name in ("dev3_notes.txt", "dev3_phi_free.txt") for d in parse_markup(HERE / name)
+    ]
+    write(HERE / "dev.jsonl", notes[0::2] + tuning)
     write(HERE / "test.jsonl", notes[1::2])
     write(
         HERE / "test2.jsonl",
