@@ -80,17 +80,22 @@ class ContextScanner:
 
     def __init__(self, lexicon: Lexicon) -> None:
         self.lex = lexicon
+        # First words of the listed facility phrases: most tokens need no phrase look-up.
+        self.facility_starts = frozenset(p.split()[0] for p in lexicon.facilities)
 
     def scan(self, text: str) -> list[Span]:
         tokens = [
             _Token(m.start(), m.end(), m.group(), _key(m.group())) for m in _WORD.finditer(text)
         ]
-        return list(_Scan(self.lex, text, tokens).run())
+        return list(_Scan(self.lex, text, tokens, self.facility_starts).run())
 
 
 class _Scan:
-    def __init__(self, lex: Lexicon, text: str, tokens: list[_Token]) -> None:
+    def __init__(
+        self, lex: Lexicon, text: str, tokens: list[_Token], facility_starts: frozenset[str]
+    ) -> None:
         self.lex, self.text, self.tokens = lex, text, tokens
+        self.facility_starts = facility_starts
         style = _case_style(tokens)
         self.mixed = style == "mixed"
         # In lower-case text a capitalised word stands out all the more ("pt's wife Jane Doe"
@@ -212,6 +217,7 @@ class _Scan:
                 and nxt is not None
                 and self._follows(i, allow=".")
                 and (nxt.low not in STOP and nxt.low not in TITLES and not nxt.low.isdigit())
+                and not (self.lex.is_vocabulary(nxt.low) and not self.lex.is_name(nxt.low))
             ):
                 last = self.extend(i + 1, i + 1)
                 yield self.span(FindingKind.PERSON_NAME, i + 1, last, 0.9, "title")
@@ -391,9 +397,12 @@ class _Scan:
     def _known_facility(self, i: int) -> int | None:
         """Last token of the longest listed facility or region phrase (up to four words)
         that starts at token ``i``. A phrase of English or clinical words only (``kindred``,
-        ``north shore``) counts after a motion word (``at``, ``from``, ``lives on``), after
+        ``north shore``: in the dictionary, clinical shorthand or a broad place) counts
+        after a motion word (``at``, ``from``, ``lives on``), after
         another place, or before a facility word; any other (``mgh``, ``lahey``) anywhere."""
         tokens, best, phrase = self.tokens, None, ""
+        if tokens[i].text.lower() not in self.facility_starts:
+            return None
         for k in range(i, min(i + 4, len(tokens))):
             if k > i and not self.joined(k - 1):
                 break
@@ -402,7 +411,9 @@ class _Scan:
                 best = k
         if best is None:
             return None
-        if any(not self.lex.is_common(t.low) for t in tokens[i : best + 1]):
+        if tokens[best].low in FACILITY or tokens[best].low in {"general", "memorial", "medical"}:
+            return best
+        if any(not self.lex.is_english(t.low) for t in tokens[i : best + 1]):
             return best
         if best + 1 < len(tokens) and tokens[best + 1].low in FACILITY and self.joined(best):
             return best + 1

@@ -99,6 +99,11 @@ class Lexicon:
             or word in self.broad
         )
 
+    def is_english(self, word: str) -> bool:
+        """A dictionary word, clinical shorthand, a stop word or a broad place (not merely
+        in philter's non-name list, which also holds abbreviations such as ``mgh``)."""
+        return word in self.english or word in CLINICAL or word in STOP or word in self.broad
+
     def is_vocabulary(self, word: str) -> bool:
         """Clinical or non-name vocabulary proper (not merely a dictionary word that is
         also a name, like ``miller`` or ``rose``)."""

@@ -166,7 +166,8 @@ PATTERNS: tuple[TextPattern, ...] = (
         "age_sex",
         K.AGE_OVER_89,
         c(
-            r"(?i:(?:^|(?<=\n)|\b(?:pt|patient)\s+(?:is\s+)?(?:an?\s+)?|\b(?:is|was)\s+an?\s+"
+            r"(?i:(?:^|(?<=\n)|(?<=:)\s*|\b(?:pt|patient)\s+(?:is\s+)?(?:an?\s+)?"
+            r"|\b(?:is|was)\s+an?\s+"
             r"|\ban?\s+)(?P<v>9\d|1[01]\d)\s*(?:m|f|male|female|man|woman|gentleman|lady"
             r"|gentlemen|y|yr|yrs)\b(?![./]\d))",
             re.MULTILINE,
@@ -207,6 +208,12 @@ PATTERNS: tuple[TextPattern, ...] = (
             r"|number|:)?\s*:?\s*)(?P<v>\d{4,6})\b(?![/.\-]\d)"
         ),
         0.75,
+    ),
+    TextPattern(
+        "extension_internal",
+        K.PHONE_NUMBER,
+        c(r"(?<![\w/.\-])(?P<v>[xX]\d{1,2}-\d{4})(?![\w\-])"),
+        0.7,
     ),
     TextPattern(
         "phone_intl",

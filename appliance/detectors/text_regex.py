@@ -119,7 +119,7 @@ def is_ip(text: str, start: int, end: int) -> bool:
 def month_day(text: str, start: int, end: int) -> bool:
     value = text[start:end]
     parts = re.split(r"\D", value)
-    return len(value) == 8 or (len(parts) >= 2 and int(parts[0]) <= 12)
+    return len(value) == 8 or (len(parts) >= 2 and 1 <= int(parts[0]) <= 12)
 
 
 # Words around an m/d pair that make it a score, ratio or dose rather than a date.
@@ -135,7 +135,8 @@ NOT_DATE_AFTER = re.compile(
     r"|teaspoons?|tsp|tbsp|inch|in\b|cm|mm|ml|mg|units?|scale|score|ratio|pos|neg|x\b|%"
     r"|left|right|bilat\w*|upper|lower|ble|bue|lle|rle|lue|rue|le\b|ue\b|extremit\w*|peep"
     r"|fio2|ps\b|cpap|with\s+peep|systems?|sem\b|murmur|lymph|nodes?|ln\b|ros\b|review"
-    r"|positive|negative|pos\b|neg\b|cores?|/))"
+    r"|positive|negative|pos\b|neg\b|cores?|months?\b|weeks?\b|days?\b|years?\b|hours?\b"
+    r"|hrs?\b|/))"
 )
 
 
