@@ -217,7 +217,7 @@ class _Scan:
                 and nxt is not None
                 and self._follows(i, allow=".")
                 and (nxt.low not in STOP and nxt.low not in TITLES and not nxt.low.isdigit())
-                and not (self.lex.is_vocabulary(nxt.low) and not self.lex.is_name(nxt.low))
+                and not (nxt.low in self.lex.english and not self.lex.is_name(nxt.low))
             ):
                 last = self.extend(i + 1, i + 1)
                 yield self.span(FindingKind.PERSON_NAME, i + 1, last, 0.9, "title")

@@ -379,7 +379,7 @@ PATTERNS: tuple[TextPattern, ...] = (
         K.ADDRESS,
         c(
             r"(?i:\b(?:lives|living|resides|residing|address|located|home)\b(?:\s+(?:alone"
-            r"|at|on|in)){0,2}\s*:?\s+)(?P<v>\d{1,5}[A-Za-z]?\s+(?:[A-Za-z][A-Za-z'\-]*\s+){1,3}"
+            r"|at|on|in)){0,2}(?:\s*:)?\s+)(?P<v>\d{1,5}[A-Za-z]?\s+(?:[A-Za-z][A-Za-z'\-]*\s+){1,3}"
             rf"(?i:{STREET_SUFFIX}))(?![A-Za-z0-9])"
         ),
         0.8,

@@ -29,6 +29,7 @@ CLASSES = [
     ("Bipap 14/6 since 11/3, tolerating well.", "11/3", "date"),
     ("Cath done on 3/5 without complication.", "3/5", "date"),
     ("Last seen by neurology in March, no changes.", "March", "date"),
+    ("Seen by Dr. Le this morning, plan unchanged.", "Le", "person_name"),
 ]
 # Clinical text that must not be flagged, in every case style.
 CLINICAL = [
