@@ -16,16 +16,18 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from appliance.detectors.text_lexicon import STOP, Lexicon
+from appliance.detectors.text_lexicon import CLINICAL, STOP, Lexicon
 from appliance.detectors.text_vocabulary import (
     BY_VERBS,
     CREDENTIALS,
+    EMPLOYED,
     EPONYM_NEXT,
     FACILITY,
     FACILITY_INNER,
     LABELS,
     MOTION,
     MOVED,
+    NOT_EMPLOYER,
     PLACE_AFTER,
     PLACE_STOP,
     RELATIONS,
@@ -286,6 +288,19 @@ class _Scan:
                     yield self.span(FindingKind.ADDRESS, i + 1, place, 0.75, "place")
                     i = place + 1
                     continue
+            # employer: "works at market basket", "EMPLOYED BY RAYTHEON"
+            if (
+                t.low in {"at", "for", "by"}
+                and i > 0
+                and tokens[i - 1].low in EMPLOYED
+                and nxt is not None
+                and self._follows(i, allow="")
+            ):
+                last = self._employer(i + 1)
+                if last is not None:
+                    yield self.span(FindingKind.ADDRESS, i + 1, last, 0.7, "employer")
+                    i = last + 1
+                    continue
             # town after a street: "12 elm st, fall river"
             if self._street_end(i) and nxt is not None and self._follows(i, allow=","):
                 place = self._place(i + 1, strong=True)
@@ -421,6 +436,25 @@ class _Scan:
             return None
         before = tokens[i - 1].low
         return best if before in MOTION or before in PLACE_AFTER or self._is_place(i - 1) else None
+
+    def _employer(self, j: int) -> int | None:
+        """Last token of an employer's name (up to three words) starting at ``j``: words
+        that are no stop word, clinical shorthand or generic place (``home``, ``the``)."""
+        last = None
+        for k in range(j, min(j + 3, len(self.tokens))):
+            low = self.tokens[k].low
+            if (
+                low in STOP
+                or low in CLINICAL
+                or low in PLACE_STOP
+                or low in MOTION
+                or low in NOT_EMPLOYER
+            ):
+                break
+            last = k
+            if k + 1 >= len(self.tokens) or not self.joined(k):
+                break
+        return last
 
     def _street_end(self, k: int) -> bool:
         """Token ``k`` is a street suffix that ends a house number and a street name

@@ -48,7 +48,7 @@ CLINICAL_TEXT = (
     " duoneb duonebs atrovent albuterol combivent flovent advair tylenol motrin percocet"
     " dilaudid morphine fentanyl versed propofol precedex ativan haldol seroquel zyprexa"
     " protonix pepcid zofran reglan colace senna dulcolax miralax lactulose"
-    " mitts waffle mattress staff vivo vitro situ utero silico"
+    " mitts waffle mattress staff vivo vitro situ utero silico molst polst"
 )
 CLINICAL = frozenset(CLINICAL_TEXT.split())
 

@@ -24,7 +24,7 @@ STRONG_LABELS = words("by name pcp attending surgeon assistant pathologist")
 CREDENTIALS = words("md rn np pa do phd lpn cna pharmd lcsw msw aprn crna dds")
 FACILITY = words(
     "hospital hosp medical clinic rehab rehabilitation nursing healthcare house manor"
-    " ambulance amb ems hospice infirmary center centre institute vna living shelter"
+    " ambulance amb ems hospice infirmary center centre institute vna living shelter mall"
 )
 FACILITY_INNER = words(
     "st saint mount mt general memorial community regional university county city of the"
@@ -51,5 +51,12 @@ MOVED = words(
 STREET_ENDS = words(
     "street st avenue ave road rd boulevard blvd lane ln drive dr court ct circle cir way"
     " place pl terrace ter parkway pkwy highway hwy"
+)
+# Before "at", "for" or "by": an employer's name follows ("works at market basket").
+EMPLOYED = words("works worked working employed employer job")
+NOT_EMPLOYER = words(
+    "night nights day days evening evenings weekend weekends shift shifts year years month"
+    " months week weeks hour hours time times least most several many long while awhile"
+    " present moment first last one two three four five part full self"
 )
 PLACE_STOP = words("home bed chair floor unit room house hospital rehab or ed er icu office clinic")

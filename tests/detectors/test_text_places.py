@@ -1,5 +1,5 @@
 """Second round of issue 10's classes: facilities that are ordinary words or
-abbreviations, regions, streets in any case, towns after a street, internal extensions,
+abbreviations, regions, employers, streets in any case, towns after a street, internal extensions,
 ages after a label and dates after a date word, each in Title case, ALL CAPS and lower
 case; and the clinical text around them that must stay text."""
 
@@ -30,6 +30,8 @@ CLASSES = [
     ("Cath done on 3/5 without complication.", "3/5", "date"),
     ("Last seen by neurology in March, no changes.", "March", "date"),
     ("Seen by Dr. Le this morning, plan unchanged.", "Le", "person_name"),
+    ("Pt works at Market Basket in the deli.", "Market Basket", "address"),
+    ("Syncope at the Natick Mall this am.", "Natick Mall", "address"),
 ]
 # Clinical text that must not be flagged, in every case style.
 CLINICAL = [
@@ -40,6 +42,7 @@ CLINICAL = [
     "HR 100 ST, BP 110/60. Given 2 units per dr order.",
     "General surgery aware, general appearance improved.",
     "3 hrs ago ct head negative, 2 episodes of vt overnight.",
+    "Worked at night for years, now works for a landscaper. Per MOLST dated today.",
 ]
 
 
