@@ -83,7 +83,7 @@ class ContextScanner:
     def __init__(self, lexicon: Lexicon) -> None:
         self.lex = lexicon
         # First words of the listed facility phrases: most tokens need no phrase look-up.
-        self.facility_starts = frozenset(p.split()[0] for p in lexicon.facilities)
+        self.facility_starts = frozenset(_key(p.split()[0]) for p in lexicon.facilities)
 
     def scan(self, text: str) -> list[Span]:
         tokens = [
@@ -416,7 +416,7 @@ class _Scan:
         after a motion word (``at``, ``from``, ``lives on``), after
         another place, or before a facility word; any other (``mgh``, ``lahey``) anywhere."""
         tokens, best, phrase = self.tokens, None, ""
-        if tokens[i].text.lower() not in self.facility_starts:
+        if tokens[i].low not in self.facility_starts:
             return None
         for k in range(i, min(i + 4, len(tokens))):
             if k > i and not self.joined(k - 1):
