@@ -16,19 +16,23 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from appliance.detectors.text_lexicon import STOP, Lexicon
+from appliance.detectors.text_lexicon import CLINICAL, STOP, Lexicon
 from appliance.detectors.text_vocabulary import (
     BY_VERBS,
     CREDENTIALS,
+    EMPLOYED,
     EPONYM_NEXT,
     FACILITY,
     FACILITY_INNER,
     LABELS,
     MOTION,
     MOVED,
+    NOT_EMPLOYER,
+    PLACE_AFTER,
     PLACE_STOP,
     RELATIONS,
     ROLES,
+    STREET_ENDS,
     STRONG_LABELS,
     TITLES,
 )
@@ -78,17 +82,22 @@ class ContextScanner:
 
     def __init__(self, lexicon: Lexicon) -> None:
         self.lex = lexicon
+        # First words of the listed facility phrases: most tokens need no phrase look-up.
+        self.facility_starts = frozenset(_key(p.split()[0]) for p in lexicon.facilities)
 
     def scan(self, text: str) -> list[Span]:
         tokens = [
             _Token(m.start(), m.end(), m.group(), _key(m.group())) for m in _WORD.finditer(text)
         ]
-        return list(_Scan(self.lex, text, tokens).run())
+        return list(_Scan(self.lex, text, tokens, self.facility_starts).run())
 
 
 class _Scan:
-    def __init__(self, lex: Lexicon, text: str, tokens: list[_Token]) -> None:
+    def __init__(
+        self, lex: Lexicon, text: str, tokens: list[_Token], facility_starts: frozenset[str]
+    ) -> None:
         self.lex, self.text, self.tokens = lex, text, tokens
+        self.facility_starts = facility_starts
         style = _case_style(tokens)
         self.mixed = style == "mixed"
         # In lower-case text a capitalised word stands out all the more ("pt's wife Jane Doe"
@@ -210,6 +219,7 @@ class _Scan:
                 and nxt is not None
                 and self._follows(i, allow=".")
                 and (nxt.low not in STOP and nxt.low not in TITLES and not nxt.low.isdigit())
+                and not (nxt.low in self.lex.english and not self.lex.is_name(nxt.low))
             ):
                 last = self.extend(i + 1, i + 1)
                 yield self.span(FindingKind.PERSON_NAME, i + 1, last, 0.9, "title")
@@ -234,6 +244,12 @@ class _Scan:
                     yield self.span(FindingKind.PERSON_NAME, j, last, 0.85, "relation")
                     i = last + 1
                     continue
+            # a listed facility, health system or region: "mgh", "AT KINDRED", "cape cod"
+            known = self._known_facility(i)
+            if known is not None:
+                yield self.span(FindingKind.ADDRESS, i, known, 0.8, "facility_name")
+                i = known + 1
+                continue
             # saint + name: "St. Agnes", "ST ELIZABETH'S"
             if (
                 t.low in {"st", "saint"}
@@ -262,8 +278,32 @@ class _Scan:
                     continue
             # motion word + known place: "from milford", "lives in Quincy"
             if t.low in MOTION and nxt is not None and self._follows(i, allow=""):
-                strong = t.low == "via" or (i > 0 and tokens[i - 1].low in MOVED)
-                place = self._place(i + 1, strong)
+                strong = (
+                    t.low == "via"
+                    or (i > 0 and tokens[i - 1].low in MOVED)
+                    or (t.low == "in" and self._street_end(i - 1))
+                )
+                place = self._known_facility(i + 1) or self._place(i + 1, strong)
+                if place is not None:
+                    yield self.span(FindingKind.ADDRESS, i + 1, place, 0.75, "place")
+                    i = place + 1
+                    continue
+            # employer: "works at market basket", "EMPLOYED BY RAYTHEON"
+            if (
+                t.low in {"at", "for", "by"}
+                and i > 0
+                and tokens[i - 1].low in EMPLOYED
+                and nxt is not None
+                and self._follows(i, allow="")
+            ):
+                last = self._employer(i + 1)
+                if last is not None:
+                    yield self.span(FindingKind.ADDRESS, i + 1, last, 0.7, "employer")
+                    i = last + 1
+                    continue
+            # town after a street: "12 elm st, fall river"
+            if self._street_end(i) and nxt is not None and self._follows(i, allow=","):
+                place = self._place(i + 1, strong=True)
                 if place is not None:
                     yield self.span(FindingKind.ADDRESS, i + 1, place, 0.75, "place")
                     i = place + 1
@@ -368,6 +408,68 @@ class _Scan:
         }:
             first += 1
         return first if proper and first < i else None
+
+    def _known_facility(self, i: int) -> int | None:
+        """Last token of the longest listed facility or region phrase (up to four words)
+        that starts at token ``i``. A phrase of English or clinical words only (``kindred``,
+        ``north shore``: in the dictionary, clinical shorthand or a broad place) counts
+        after a motion word (``at``, ``from``, ``lives on``), after
+        another place, or before a facility word; any other (``mgh``, ``lahey``) anywhere."""
+        tokens, best, phrase = self.tokens, None, ""
+        if tokens[i].low not in self.facility_starts:
+            return None
+        for k in range(i, min(i + 4, len(tokens))):
+            if k > i and not self.joined(k - 1):
+                break
+            phrase = f"{phrase} {tokens[k].text.lower()}" if phrase else tokens[k].text.lower()
+            if phrase in self.lex.facilities:
+                best = k
+        if best is None:
+            return None
+        if tokens[best].low in FACILITY or tokens[best].low in {"general", "memorial", "medical"}:
+            return best
+        if any(not self.lex.is_english(t.low) for t in tokens[i : best + 1]):
+            return best
+        if best + 1 < len(tokens) and tokens[best + 1].low in FACILITY and self.joined(best):
+            return best + 1
+        if i == 0 or not self.joined(i - 1):
+            return None
+        before = tokens[i - 1].low
+        return best if before in MOTION or before in PLACE_AFTER or self._is_place(i - 1) else None
+
+    def _employer(self, j: int) -> int | None:
+        """Last token of an employer's name (up to three words) starting at ``j``: words
+        that are no stop word, clinical shorthand or generic place (``home``, ``the``)."""
+        last = None
+        for k in range(j, min(j + 3, len(self.tokens))):
+            low = self.tokens[k].low
+            if (
+                low in STOP
+                or low in CLINICAL
+                or low in PLACE_STOP
+                or low in MOTION
+                or low in NOT_EMPLOYER
+            ):
+                break
+            last = k
+            if k + 1 >= len(self.tokens) or not self.joined(k):
+                break
+        return last
+
+    def _street_end(self, k: int) -> bool:
+        """Token ``k`` is a street suffix that ends a house number and a street name
+        (``27 maple AVE``, ``14 Winter St.``)."""
+        if k < 1 or self.tokens[k].low not in STREET_ENDS:
+            return False
+        before = self.text[self.tokens[max(0, k - 4)].start : self.tokens[k].start]
+        return any(ch.isdigit() for ch in before)
+
+    def _is_place(self, k: int) -> bool:
+        """Token ``k`` ends a listed facility or a known town: ``KINDRED NORTH SHORE``."""
+        low = self.tokens[k].text.lower()
+        return low in self.lex.facilities or (
+            low in self.lex.places and not self.lex.is_common(low)
+        )
 
     def _place(self, j: int, strong: bool) -> int | None:
         """Last token of a known place (up to three words) starting at ``j``."""

@@ -48,7 +48,7 @@ CLINICAL_TEXT = (
     " duoneb duonebs atrovent albuterol combivent flovent advair tylenol motrin percocet"
     " dilaudid morphine fentanyl versed propofol precedex ativan haldol seroquel zyprexa"
     " protonix pepcid zofran reglan colace senna dulcolax miralax lactulose"
-    " mitts waffle mattress staff vivo vitro situ utero silico"
+    " mitts waffle mattress staff vivo vitro situ utero silico molst polst"
 )
 CLINICAL = frozenset(CLINICAL_TEXT.split())
 
@@ -80,6 +80,9 @@ class Lexicon:
     """Lower-case dictionary words (SCOWL): ``gene``, ``novel``, ``miller``, ``rose``."""
     broad: frozenset[str]
     """Countries, US states and regions: places Safe Harbor keeps."""
+    facilities: frozenset[str] = frozenset()
+    """Facility, health-system and region phrases named without a facility word
+    (``mgh``, ``kindred``, ``cape cod``; ``data/facilities.txt``)."""
 
     def is_name(self, word: str) -> bool:
         """A first name or surname in the lexicon."""
@@ -96,6 +99,11 @@ class Lexicon:
             or word in self.broad
         )
 
+    def is_english(self, word: str) -> bool:
+        """A dictionary word, clinical shorthand, a stop word or a broad place (not merely
+        in philter's non-name list, which also holds abbreviations such as ``mgh``)."""
+        return word in self.english or word in CLINICAL or word in STOP or word in self.broad
+
     def is_vocabulary(self, word: str) -> bool:
         """Clinical or non-name vocabulary proper (not merely a dictionary word that is
         also a name, like ``miller`` or ``rose``)."""
@@ -111,10 +119,18 @@ def _read(name: str) -> frozenset[str]:
     return frozenset(w for w in gzip.decompress(data).decode("utf-8").split("\n") if w)
 
 
+def _read_plain(name: str) -> frozenset[str]:
+    """The phrases of a plain word list: one a line, ``#`` comments, spaces normalised."""
+    data = resources.files("appliance.detectors").joinpath("data", name).read_text("utf-8")
+    lines = (" ".join(line.lower().split()) for line in data.splitlines())
+    return frozenset(line for line in lines if line and not line.startswith("#"))
+
+
 def lexicon() -> Lexicon:
     """The process-wide lexicon, loaded on first use."""
     global _LOADED
     with _LOCK:
         if _LOADED is None:
-            _LOADED = Lexicon(**{key: _read(name) for key, name in _FILES.items()})
+            sets = {key: _read(name) for key, name in _FILES.items()}
+            _LOADED = Lexicon(**sets, facilities=_read_plain("facilities.txt"))
         return _LOADED

@@ -26,12 +26,13 @@ from appliance.detectors.text_regex import (
     TextPattern,
     bare_month_day,
     c,
+    context_month_day,
     digits_between,
     has_name_word,
     is_ip,
     keyed,
-    month_day,
     not_ratio,
+    street_words,
     vin,
 )
 from appliance.domain.findings import FindingKind as K
@@ -123,7 +124,7 @@ PATTERNS: tuple[TextPattern, ...] = (
             r"(?:[/\-.]\d{2,4})?|\d{8})\b(?![/\-.]\d)"
         ),
         0.7,
-        month_day,
+        context_month_day,
     ),
     TextPattern(
         "date_bare_month_day",
@@ -149,9 +150,9 @@ PATTERNS: tuple[TextPattern, ...] = (
         "date_month_alone",
         K.DATE,
         c(
-            r"(?i:\b(?:in|since|during|early|late|mid|until|before|after|through))[\s\-]+"
-            r"(?P<v>January|February|March|April|June|July|August|September|October|November"
-            r"|December)\b"
+            r"(?i:\b(?:in|since|during|early|late|mid|until|before|after|through|last|next"
+            r"|this past))[\s\-]+(?P<v>(?i:January|February|March|April|June|July|August"
+            r"|September|October|November|December)|May|MAY)\b"
         ),
         0.5,
     ),
@@ -165,7 +166,8 @@ PATTERNS: tuple[TextPattern, ...] = (
         "age_sex",
         K.AGE_OVER_89,
         c(
-            r"(?i:(?:^|(?<=\n)|\b(?:pt|patient)\s+(?:is\s+)?(?:an?\s+)?|\b(?:is|was)\s+an?\s+"
+            r"(?i:(?:^|(?<=\n)|(?<=:)\s*|\b(?:pt|patient)\s+(?:is\s+)?(?:an?\s+)?"
+            r"|\b(?:is|was)\s+an?\s+"
             r"|\ban?\s+)(?P<v>9\d|1[01]\d)\s*(?:m|f|male|female|man|woman|gentleman|lady"
             r"|gentlemen|y|yr|yrs)\b(?![./]\d))",
             re.MULTILINE,
@@ -206,6 +208,12 @@ PATTERNS: tuple[TextPattern, ...] = (
             r"|number|:)?\s*:?\s*)(?P<v>\d{4,6})\b(?![/.\-]\d)"
         ),
         0.75,
+    ),
+    TextPattern(
+        "extension_internal",
+        K.PHONE_NUMBER,
+        c(r"(?<![\w/.\-])(?P<v>[xX]\d{1,2}-\d{4})(?![\w\-])"),
+        0.7,
     ),
     TextPattern(
         "phone_intl",
@@ -365,6 +373,17 @@ PATTERNS: tuple[TextPattern, ...] = (
             rf"\s*\#?\s*[A-Za-z0-9\-]+)?{CITY_AFTER})"
         ),
         0.8,
+    ),
+    TextPattern(
+        "street_any_case",
+        K.ADDRESS,
+        c(
+            r"(?i:\b(?:lives|living|resides|residing|address|located|home)\b(?:\s+(?:alone"
+            r"|at|on|in)){0,2}(?:\s*:)?\s+)(?P<v>\d{1,5}[A-Za-z]?\s+(?:[A-Za-z][A-Za-z'\-]*\s+){1,3}"
+            rf"(?i:{STREET_SUFFIX}))(?![A-Za-z0-9])"
+        ),
+        0.8,
+        street_words,
     ),
     TextPattern(
         "po_box", K.ADDRESS, c(rf"\b(?P<v>(?i:p\.?\s?o\.?\s*box)\s+\d+{CITY_AFTER})"), 0.85

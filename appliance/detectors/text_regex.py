@@ -119,7 +119,7 @@ def is_ip(text: str, start: int, end: int) -> bool:
 def month_day(text: str, start: int, end: int) -> bool:
     value = text[start:end]
     parts = re.split(r"\D", value)
-    return len(value) == 8 or (len(parts) >= 2 and int(parts[0]) <= 12)
+    return len(value) == 8 or (len(parts) >= 2 and 1 <= int(parts[0]) <= 12)
 
 
 # Words around an m/d pair that make it a score, ratio or dose rather than a date.
@@ -135,7 +135,8 @@ NOT_DATE_AFTER = re.compile(
     r"|teaspoons?|tsp|tbsp|inch|in\b|cm|mm|ml|mg|units?|scale|score|ratio|pos|neg|x\b|%"
     r"|left|right|bilat\w*|upper|lower|ble|bue|lle|rle|lue|rue|le\b|ue\b|extremit\w*|peep"
     r"|fio2|ps\b|cpap|with\s+peep|systems?|sem\b|murmur|lymph|nodes?|ln\b|ros\b|review"
-    r"|positive|negative|pos\b|neg\b|cores?|/))"
+    r"|positive|negative|pos\b|neg\b|cores?|months?\b|weeks?\b|days?\b|years?\b|hours?\b"
+    r"|hrs?\b|/))"
 )
 
 
@@ -146,12 +147,55 @@ def bare_month_day(text: str, start: int, end: int) -> bool:
     if (day == 5 and month <= 5) or month < day <= 4 or month == day <= 4:
         return False  # muscle strength (4/5, 5/5) and fractions (1/2, 3/4, 2/2)
     before, after = text[max(0, start - 24) : start], text[end : end + 12]
-    return not NOT_DATE_BEFORE.search(before) and not NOT_DATE_AFTER.match(after)
+    if NOT_DATE_BEFORE.search(before) or NOT_DATE_AFTER.match(after):
+        return False
+    return not NOT_DATE_CONTEXT.search(text[max(0, start - 40) : start])
+
+
+# Before a context word ("on", "from"): a setting or dose being changed, not a date.
+NOT_DATE_CONTEXT = re.compile(
+    r"(?i:\b(?:wean(?:ed|ing)?|titrat\w*|changed|increased|decreased|cpap|bipap|psv|ps|peep"
+    r"|vent|settings?|simv|ratio|dose|pain|score)\W{1,3}(?:\w+\W{1,3}){0,2}$"
+    r"|\d/\d{1,2}\s*(?:to|->|-)\s*$)"
+)
+
+
+def context_month_day(text: str, start: int, end: int) -> bool:
+    """A month/day after a date word ("on 3/5", "since 11/3"), unless a unit or setting
+    word follows ("on 1/2 ns", "on 1/2 tab") or a setting change precedes ("weaned from")."""
+    if not month_day(text, start, end):
+        return False
+    after = text[end : end + 12]
+    if NOT_DATE_AFTER.match(after):
+        return False
+    return not NOT_DATE_CONTEXT.search(text[max(0, start - 40) : start])
 
 
 AGE = r"(?P<v>9\d|1[01]\d)"
 CITY_AFTER = r"(?:,\s+[A-Z][a-z]+(?:[ \-][A-Z][a-z]+){0,2}(?![a-z]))?"
 ADDRESS_ENDS = r"(?=\s*(?:\d{5}|[,.;:)\]]|\s(?:and|or|with|for|in|on|at|to)\b|$))"
+
+
+# Words that never name a street: units, times and clinical words ("2 units per dr", "3 hrs
+# ago ct", "5 mg po bid way" stay text).
+_NOT_STREET_TEXT = (
+    "hour hours hr hrs min mins minute minutes day days week weeks wk wks month months year"
+    " years yr yrs time times episode episodes dose doses unit units beat beats tab tabs amp"
+    " amps cm mm ml cc mg mcg kg gm liter liters l x per of and or to the with on at in by"
+    " for from after before"
+)
+_NOT_STREET_WORDS = frozenset(_NOT_STREET_TEXT.split())
+
+
+def street_words(text: str, start: int, end: int) -> bool:
+    """The words between a house number and a street suffix name a street: none is a unit,
+    a time or clinical shorthand (``27 maple ave``, ``14 WINTER ST``)."""
+    from appliance.detectors.text_lexicon import CLINICAL
+
+    words = re.findall(r"[A-Za-z][A-Za-z'\-]*", text[start:end])[:-1]
+    return bool(words) and not any(
+        w.lower() in _NOT_STREET_WORDS or w.lower() in CLINICAL for w in words
+    )
 
 
 def has_name_word(text: str, start: int, end: int) -> bool:
@@ -203,4 +247,6 @@ def iban(text: str, start: int, end: int) -> bool:
 def not_ratio(text: str, start: int, end: int) -> bool:
     """A month/two-digit-year pair, not a ratio, a setting or a blood gas."""
     before, after = text[max(0, start - 24) : start], text[end : end + 12]
-    return not NOT_DATE_BEFORE.search(before) and not NOT_DATE_AFTER.match(after)
+    if NOT_DATE_BEFORE.search(before) or NOT_DATE_AFTER.match(after):
+        return False
+    return not NOT_DATE_CONTEXT.search(text[max(0, start - 40) : start])

@@ -24,13 +24,15 @@ STRONG_LABELS = words("by name pcp attending surgeon assistant pathologist")
 CREDENTIALS = words("md rn np pa do phd lpn cna pharmd lcsw msw aprn crna dds")
 FACILITY = words(
     "hospital hosp medical clinic rehab rehabilitation nursing healthcare house manor"
-    " ambulance amb ems hospice infirmary center centre institute vna living"
+    " ambulance amb ems hospice infirmary center centre institute vna living shelter mall"
 )
 FACILITY_INNER = words(
     "st saint mount mt general memorial community regional university county city of the"
     " and children's childrens medical center health assisted nursing skilled care"
 )
 MOTION = words("from to at in via near")
+# Also before a listed region or facility: "on the cape", "known to bhchp".
+PLACE_AFTER = words("on toward towards into")
 EPONYM_NEXT = words(
     "disease syndrome sign scale score criteria test maneuver procedure palsy phenomenon"
     " fracture tube catheter classification reflex law cell cells"
@@ -45,5 +47,16 @@ MOVED = words(
     "lives live living resides reside transferred transfer xfer xfered moved arrived amb"
     " ambulance brought flown came home visiting visit driving drove flew traveled"
     " travelled"
+)
+STREET_ENDS = words(
+    "street st avenue ave road rd boulevard blvd lane ln drive dr court ct circle cir way"
+    " place pl terrace ter parkway pkwy highway hwy"
+)
+# Before "at", "for" or "by": an employer's name follows ("works at market basket").
+EMPLOYED = words("works worked working employed employer job")
+NOT_EMPLOYER = words(
+    "night nights day days evening evenings weekend weekends shift shifts year years month"
+    " months week weeks hour hours time times least most several many long while awhile"
+    " present moment first last one two three four five part full self"
 )
 PLACE_STOP = words("home bed chair floor unit room house hospital rehab or ed er icu office clinic")

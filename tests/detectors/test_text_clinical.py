@@ -83,7 +83,7 @@ def test_clinical_vocabulary_stays_text(
     assert found == []
 
 
-@pytest.mark.parametrize("split", ["dev.jsonl", "test.jsonl", "i2b2_sample.jsonl"])
+@pytest.mark.parametrize("split", ["dev.jsonl", "test.jsonl", "test2.jsonl", "i2b2_sample.jsonl"])
 def test_redacted_notes_rescan_clean_and_keep_clinical_text(
     text_detector: TextDetector, split: str
 ) -> None:
@@ -106,15 +106,18 @@ def test_redacted_notes_rescan_clean_and_keep_clinical_text(
         kept_total += phi.count(False)
     share = removed / kept_total
     print(f"\n{split}: {share:.3%} of PHI-free characters removed by redaction")
-    assert share < 0.02
+    # test2's short, dense notes: 2.5% before this round's rules too (docs/phi-detection.md)
+    assert share < (0.03 if split == "test2.jsonl" else 0.02)
 
 
-def test_held_out_corpus_figures(text_detector: TextDetector) -> None:
-    """On the held-out split (not used for tuning): recall, precision and PHI-free flagging
-    stay at the level reported in docs/phi-detection.md."""
-    result = run_phi_benchmark(_load("test.jsonl"), text_detector.analyze)
+@pytest.mark.parametrize("split", ["test.jsonl", "test2.jsonl"])
+def test_held_out_corpus_figures(text_detector: TextDetector, split: str) -> None:
+    """On the held-out splits (not used for tuning): recall, precision and PHI-free
+    flagging stay at the level reported in docs/phi-detection.md."""
+    result = run_phi_benchmark(_load(split), text_detector.analyze)
     print("\n" + json.dumps({k: v for k, v in result.items() if k != "throughput"}, indent=1))
-    assert result["recall_any"] >= 0.89
+    assert result["recall_any"] >= 0.92
+    assert result["per_kind"]["address"]["recall_any"] >= 0.85
     assert result["per_kind"]["person_name"]["recall_any"] >= 0.95
     assert result["span_precision"] >= 0.95
     assert result["phi_free_flagged"] <= 0.1
@@ -124,7 +127,7 @@ def test_corpus_lines_are_well_formed() -> None:
     """Every corpus line parses, spans fit the text and name a finding kind."""
     from appliance.domain.findings import FindingKind
 
-    for name in ("dev.jsonl", "test.jsonl", "i2b2_sample.jsonl"):
+    for name in ("dev.jsonl", "test.jsonl", "test2.jsonl", "i2b2_sample.jsonl"):
         for document in _load(name):
             for start, end, kind in document.spans:
                 assert document.text[start:end].strip() == document.text[start:end]

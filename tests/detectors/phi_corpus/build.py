@@ -2,8 +2,10 @@
 i2b2-style samples: ``python tests/detectors/phi_corpus/build.py [PHILTER_DATA_DIR]``.
 
 ``notes*.txt`` and ``phi_free*.txt`` alternate into ``dev.jsonl`` (tuning) and
-``test.jsonl`` (held out: report on it, never tune to it). The i2b2 samples (BSD-3-Clause,
-see docs/phi-detection.md) become ``i2b2_sample.jsonl`` when their folder is given.
+``test.jsonl`` (held out: report on it, never tune to it); ``test2_*.txt`` become
+``test2.jsonl``, a second held-out batch written before the second round of rules. The
+i2b2 samples (BSD-3-Clause, see docs/phi-detection.md) become
+``i2b2_sample.jsonl`` when their folder is given.
 """
 
 from __future__ import annotations
@@ -106,8 +108,19 @@ def main() -> None:
         for name in ("notes.txt", "phi_free.txt", "notes2.txt", "phi_free2.txt")
         for document in parse_markup(HERE / name)
     ]
-    write(HERE / "dev.jsonl", notes[0::2])
+    tuning = [
+        d for name in ("dev3_notes.txt", "dev3_phi_free.txt") for d in parse_markup(HERE / name)
+    ]
+    write(HERE / "dev.jsonl", notes[0::2] + tuning)
     write(HERE / "test.jsonl", notes[1::2])
+    write(
+        HERE / "test2.jsonl",
+        [
+            d
+            for name in ("test2_notes.txt", "test2_phi_free.txt")
+            for d in parse_markup(HERE / name)
+        ],
+    )
     if len(sys.argv) > 1:
         write(HERE / "i2b2_sample.jsonl", parse_i2b2(Path(sys.argv[1])))
 
