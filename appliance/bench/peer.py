@@ -223,6 +223,26 @@ def started_appliance(
 ) -> Iterator[Target]:
     """An appliance served on 127.0.0.1 from a scratch data dir, as shipped (screening,
     audit, auth on; rate limit lifted), with an admin token; closed on exit."""
+    with served_appliance(pack, workdir, progress) as served:
+        yield served.target
+
+
+@dataclass(frozen=True)
+class ServedAppliance:
+    """The served appliance's URL/model/token and its in-process parts (for profiling)."""
+
+    target: Target
+    state: Any
+    app: Any
+
+
+@contextmanager
+def served_appliance(
+    pack: str = "starter",
+    workdir: Path | None = None,
+    progress: Callable[[str], None] = lambda _: None,
+) -> Iterator[ServedAppliance]:
+    """Like ``started_appliance``, also yielding the API state and the appliance."""
     from appliance.bench.api import _serve
     from appliance.domain.types import Actor
     from appliance.models import ModelStore
@@ -232,16 +252,15 @@ def started_appliance(
 
     if workdir is None:
         with (
-            tempfile.TemporaryDirectory(prefix="bench-peer-") as scratch,
-            started_appliance(pack, Path(scratch), progress) as target,
+            tempfile.TemporaryDirectory(prefix="bench-appliance-") as scratch,
+            served_appliance(pack, Path(scratch), progress) as served,
         ):
-            yield target
+            yield served
         return
-    root = workdir
-    settings = load_settings(data_dir=root / "data", environ={})
+    settings = load_settings(data_dir=workdir / "data", environ={})
     init_appliance(settings, environ={})
     progress(f"importing the {pack} pack")
-    pack_dir = root / "pack"
+    pack_dir = workdir / "pack"
     if pack == "starter":
         from appliance.encoders.starter import write_starter_pack
 
@@ -257,7 +276,8 @@ def started_appliance(
     token = app.tokens.create("admin", actor=Actor.operator())
     server, url = _serve(state)
     try:
-        yield Target(url=url, model=state.encoders.space_name, token=token)
+        target = Target(url=url, model=state.encoders.space_name, token=token)
+        yield ServedAppliance(target, state, app)
     finally:
         server.should_exit = True
         state.encoders.close()  # type: ignore[attr-defined]

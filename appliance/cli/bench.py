@@ -1,4 +1,5 @@
-"""``bench``: figures an operator can rerun (index, encoders, api, phi, retrieval, align)."""
+"""``bench``: figures an operator can rerun (index, encoders, api, peer, profile, phi, retrieval,
+align)."""
 
 from __future__ import annotations
 
@@ -15,12 +16,16 @@ def _register() -> None:
     from appliance.bench.api import api_command
     from appliance.bench.encoders import encoders_command
     from appliance.bench.index import index_command
+    from appliance.bench.peer import peer_command
     from appliance.bench.phi import phi_command
+    from appliance.bench.profile import profile_command
     from appliance.bench.retrieval import retrieval_command
 
     bench.add_command(index_command)
     bench.add_command(encoders_command)
     bench.add_command(api_command)
+    bench.add_command(peer_command)
+    bench.add_command(profile_command)
     bench.add_command(phi_command)
     bench.add_command(retrieval_command)
     bench.add_command(align_command)
