@@ -1,11 +1,13 @@
 """``appliance bench encoders``: the serving engine against a bare model forward.
 
-For each modality and request batch size: throughput and latency of a bare loop
-(prepare + collate + forward + finish, one batch at a time) and of the engine under
-``callers`` concurrent caller threads sending requests of that size, alternating in
-``rounds``; their ratio, and the ratio of process CPU time per item (steadier than wall
-time on a shared host); and the engine's added latency for single-input requests from
-a single caller (median of paired engine-minus-bare differences, calls interleaved).
+For each modality and request batch size: throughput and latency of the engine under
+``callers`` concurrent caller threads sending requests of that size, and of a FAIR bare
+path (``appliance.bench.fair``): the very same inputs, in batches of the size the engine
+formed, pre-processing overlapped with the forward pass on as many threads as the
+engine uses, same torch threads; rounds alternate engine, bare, engine, bare. Reported:
+their ratio, the ratio of process CPU time per item (steadier than wall time on a shared
+host), and the engine's added latency for single-input requests from a single caller
+(median of paired engine-minus-bare differences, calls interleaved).
 Inputs are synthetic (no patient data): clinical-style sentences, 512x512 JPEG photos,
 5 s 16 kHz WAV clips.
 
@@ -165,6 +167,7 @@ def run_encoder_benchmark(
     (a model pack directory), or random-weight models are written to a temporary
     directory: tiny test models, or real architecture sizes with ``real_size``.
     """
+    from appliance.bench.fair import compare_fair
     from appliance.engine import EncoderEngine, loadtest
 
     say = progress or (lambda _message: None)
@@ -199,7 +202,7 @@ def run_encoder_benchmark(
             try:
                 for size in batch_sizes:
                     say(f"{modality}: batch {size}, bare and engine ({callers} callers)")
-                    bare, served = loadtest.compare(
+                    bare, served = compare_fair(
                         encoder, engine, pool, size, requests, callers, rounds
                     )
                     report["results"].append(
@@ -321,7 +324,7 @@ def encoders_command(
     device: str | None,
     json_out: Path | None,
 ) -> None:
-    """Engine vs bare forward: throughput and p50/p95/p99 latency per modality and batch size."""
+    """Engine vs fair bare forward (same batches, threads, inputs): throughput and p50/p95/p99."""
     if pack is not None and real_size:
         raise click.UsageError("--pack and --real-size exclude each other")
     settings = _settings_from_context()

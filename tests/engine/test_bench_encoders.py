@@ -26,6 +26,8 @@ def test_benchmark_report_structure(encoder) -> None:
         assert row["bare"]["throughput"] > 0 and row["engine"]["throughput"] > 0
         assert row["engine"]["items"] == 8 * row["batch_size"]
         assert row["engine"]["callers"] == 4 and row["engine"]["batches"] >= 1
+        assert row["bare"]["items"] == row["engine"]["items"]  # same inputs both sides
+        assert len(row["bare"]["batch_sizes"]) == 2  # one bare batch size per engine round
         assert row["ratio"] == pytest.approx(
             row["engine"]["throughput"] / row["bare"]["throughput"], rel=0.01
         )
@@ -52,6 +54,31 @@ def test_cli_runs_on_tiny_random_models(tmp_path) -> None:
     report = json.loads(out.read_text())
     assert report["models"]["text"]["dimension"] > 0
     assert [r["batch_size"] for r in report["results"]] == [1, 2]
+
+
+def test_fair_bare_gets_the_engines_inputs_and_batches(make_engine, encoder) -> None:
+    """The bare side encodes exactly the engine's inputs, in batches of the size asked."""
+    from appliance.bench.fair import engine_items, run_bare_batched
+    from appliance.engine import loadtest
+
+    engine = make_engine()
+    pool = [f"sentence number {i}" for i in range(10)]
+    seen: list[str] = []
+    original = encoder.prepare
+
+    def recording(raw):
+        seen.append(raw)
+        return original(raw)
+
+    encoder.prepare = recording
+    loadtest.run_engine(engine, pool, 2, 6, 3)
+    assert sorted(seen) == sorted(engine_items(pool, 2, 6, 3))
+    seen.clear()
+    encoder.forward_sizes.clear()
+    run = run_bare_batched(encoder, engine_items(pool, 2, 6, 3), 5, 1)
+    assert sorted(seen) == sorted(engine_items(pool, 2, 6, 3))
+    assert encoder.forward_sizes == [5, 5, 2]
+    assert run.items == 12 and run.batches == 3 and len(run.latencies) == 3
 
 
 def test_cli_rejects_bad_batch_sizes_and_exclusive_options(tmp_path) -> None:
