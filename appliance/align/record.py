@@ -52,6 +52,11 @@ def deployment_record(store: ModelStore, policy_hash: str) -> dict[str, Any]:
         if slot.adapter:
             models.append(_model_record(store, slot.adapter, f"{modality} adapter"))
     baseline = read_baseline(store, space.name)
+    if baseline and baseline.get("probes"):  # the record names the probe sets, not their media
+        baseline["probes"] = {
+            m: {"pairs": len(p.get("pairs", [])), "fingerprint_sha256": p.get("fingerprint_sha256")}
+            for m, p in baseline["probes"].items()
+        }
     return {
         "space": space.name,
         "version": space.version,

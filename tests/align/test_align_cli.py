@@ -114,11 +114,14 @@ def test_train_activate_audit_and_show(
         str(manifest),
         "--modality",
         "audio",
+        "--probe-pairs",
+        str(manifest),
         "--json",
     )
     assert code == 0, err
     audit = json.loads(out)
     assert set(audit["scores"]) == {"text->audio", "audio->text"}
+    assert 0 <= audit["probe_recall@1"] <= 1
     code, out, err = run_appliance(capsys, "--data-dir", data, "space", "show", "--json")
     assert code == 0, err
     record = json.loads(out)
@@ -127,6 +130,8 @@ def test_train_activate_audit_and_show(
     assert adapter["privacy"]["epsilon_spent"] == trained["provenance"]["privacy"]["epsilon_spent"]
     assert record["encoders"]["audio"] == {"model": "clap", "adapter": "clap-trained"}
     assert record["alignment_baseline"]["scores"] == audit["scores"]
+    assert record["alignment_baseline"]["drift"]["audio"]["count"] == 24
+    assert record["alignment_baseline"]["probes"]["audio"]["pairs"] == 24  # a count, no media
     assert record["activation"]["version"] == record["version"]
     code, out, _ = run_appliance(capsys, "--data-dir", data, "audit", "export")
     activated = [json.loads(line) for line in out.splitlines() if "space.activated" in line]

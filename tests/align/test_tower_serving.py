@@ -4,66 +4,27 @@ activated with `space activate`, used by /v1/embeddings, ingest and search over 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from appliance.align.pairs import Pair
-from appliance.align.pipeline import train_from_pairs
 from appliance.align.record import activate
-from appliance.align.trainer import TrainConfig
-from appliance.domain.types import Actor
 from appliance.encoders.base import encode_now
 from appliance.encoders.factory import load_space
 from appliance.errors import InvalidInputError
 from appliance.models import ModelStore
 from appliance.wiring import Appliance
-from tests.align.tower_media import caption, class_clips, data_uri, digit_pngs
-from tests.api.conftest import LiveServer, serve
+from tests.align.tower_media import caption, class_clips, data_uri, digit_pngs, serve_state
+from tests.api.conftest import LiveServer
 
 CONTEXT = {"subject_role": "patient", "purpose": "treatment"}
-TINY = TrainConfig(kind="mlp", hidden=32, epochs=40, batch_size=16, lr=5e-3, seed=0)
-
-
-def _train(store: ModelStore, name: str, modality: str, media: list[tuple[int, bytes]]) -> None:
-    pairs = [Pair(caption(label), payload) for label, payload in media]
-    features = "logmel" if modality == "audio" else "pixels"
-    anchor = store.model_dir("clip")
-    train_from_pairs(
-        store, pairs, name=name, modality=modality, features=features, config=TINY,
-        anchor_dir=anchor, held_out=0.0,
-    )  # fmt: skip
-
-
-@pytest.fixture
-def towers(appliance: Appliance, test_pack: Path) -> ModelStore:
-    """The test pack with a trained audio tower and a trained image tower, both active."""
-    store = ModelStore(appliance.settings.models_dir)
-    store.import_path(test_pack)
-    _train(store, "hum-tower", "audio", class_clips(6, seed=1))
-    _train(store, "digit-tower", "image", digit_pngs(10))
-    activate(store, "audio", None, "hum-tower")
-    activate(store, "image", "digit-tower", None)
-    return store
 
 
 @pytest.fixture
 def towers_served(appliance: Appliance, towers: ModelStore) -> Iterator[LiveServer]:
     """The full app over HTTP serving the towers."""
-    from appliance.server import build_state
-
-    tokens = {
-        role: appliance.tokens.create(role, actor=Actor.operator())
-        for role in ("admin", "ingest", "query")
-    }
-    state = build_state(appliance)
-    try:
-        for url in serve(state):
-            yield LiveServer(url, tokens, appliance)
-    finally:
-        if state.encoders is not None:
-            state.encoders.close()  # type: ignore[attr-defined]
+    for live, _ in serve_state(appliance):
+        yield live
 
 
 def test_activated_towers_load_as_encoders_of_the_space(towers: ModelStore, appliance) -> None:
@@ -84,7 +45,7 @@ def test_activated_towers_load_as_encoders_of_the_space(towers: ModelStore, appl
 def test_a_tower_cannot_be_slotted_under_another_model(towers: ModelStore) -> None:
     """A tower computes its own features: naming a model under it is refused with a remedy."""
     with pytest.raises(InvalidInputError) as caught:
-        activate(towers, "audio", "clap", "hum-tower")
+        activate(towers, "audio", "clap-tiny", "hum-tower")
     assert caught.value.remedy and "--adapter hum-tower" in caught.value.remedy
 
 

@@ -1,16 +1,28 @@
-"""Tiny media for the tower tests: handwritten digits (scikit-learn's bundled set) as PNGs
-and class-coded synthetic clips as WAVs, each with one caption per class."""
+"""Tower test kit: handwritten digits (scikit-learn's bundled set) as PNGs and class-coded
+synthetic clips as WAVs with one caption per class, tiny tower training, and the full app
+served over HTTP."""
 
 from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import soundfile as sf
 from PIL import Image
 
+from appliance.align.pairs import Pair
+from appliance.align.trainer import TrainConfig
+from appliance.domain.types import Actor
+from appliance.models import ModelStore
+from appliance.wiring import Appliance
+from tests.api.conftest import LiveServer, serve
+
 WORDS = ("zero", "one", "two", "three")
+TINY = TrainConfig(kind="mlp", hidden=32, epochs=40, batch_size=16, lr=5e-3, seed=0)
+Media = list[tuple[int, bytes]]
 
 
 def caption(label: int) -> str:
@@ -56,3 +68,32 @@ def class_clips(per_class: int, seed: int = 0) -> list[tuple[int, bytes]]:
 def data_uri(mime: str, payload: bytes) -> str:
     """A base64 data: URI."""
     return f"data:{mime};base64,{base64.b64encode(payload).decode()}"
+
+
+def train_tower(store: ModelStore, name: str, modality: str, media: Media) -> None:
+    """Train a tiny from-scratch tower on class captions into the MiniLM text space."""
+    from appliance.align.pipeline import train_from_pairs
+
+    pairs = [Pair(caption(label), payload) for label, payload in media]
+    features = "logmel" if modality == "audio" else "pixels"
+    train_from_pairs(
+        store, pairs, name=name, modality=modality, features=features, config=TINY,
+        held_out=0.0,
+    )  # fmt: skip
+
+
+def serve_state(appliance: Appliance) -> Iterator[tuple[LiveServer, Any]]:
+    """The full app (`server.build_state`) over real HTTP, with one token per role."""
+    from appliance.server import build_state
+
+    tokens = {
+        role: appliance.tokens.create(role, actor=Actor.operator())
+        for role in ("admin", "ingest", "query", "auditor")
+    }
+    state = build_state(appliance)
+    try:
+        for url in serve(state):
+            yield LiveServer(url, tokens, appliance), state
+    finally:
+        if state.encoders is not None:
+            state.encoders.close()  # type: ignore[attr-defined]
