@@ -73,11 +73,9 @@ def quickstart(ctx: CliContext, host: str, port: int, insecure_http: bool) -> No
             store.import_path(write_starter_pack(scratch / "pack"))
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-    trained = _train_starter_towers(store)
     app = open_appliance(settings)
     try:
-        if trained is not None:
-            _audit_starter_activation(app, store, trained)
+        _train_starter_towers(app, store)
         token = app.tokens.create("admin", actor=Actor.operator(), label="quickstart")
     finally:
         app.close()
@@ -88,32 +86,35 @@ def quickstart(ctx: CliContext, host: str, port: int, insecure_http: bool) -> No
     run_server(settings, host=host, port=port, on_ready=ready, insecure_http=insecure_http)
 
 
-def _train_starter_towers(store: Any) -> Any:
-    """First start of the starter space: train its image tower on scikit-learn's digits."""
+def _train_starter_towers(app: Any, store: Any) -> None:
+    """First start of the starter space: train its image tower on scikit-learn's digits,
+    activate it and audit the activation (an activation not on the record does not stand)."""
+    from appliance.align.record import operator_name, record_activation
     from appliance.encoders.starter import DIGIT_TOWER, train_starter_towers
 
-    space = store.space()
-    if space is None or space.name != "starter" or DIGIT_TOWER in store.manifest().models:
-        return None
+    previous = store.space()
+    if previous is None or previous.name != "starter" or DIGIT_TOWER in store.manifest().models:
+        return
     click.echo("training the image tower on scikit-learn's digits (first start)...", err=True)
-    return train_starter_towers(store, progress=True)
-
-
-def _audit_starter_activation(app: Any, store: Any, space: Any) -> None:
-    from appliance.align.record import operator_name, record_activation
-    from appliance.encoders.starter import DIGIT_TOWER
-
-    record_activation(store, space, operator_name())
-    app.audit.append(
-        actor=Actor.operator(),
-        action="space.activated",
-        outcome="ok",
-        details={
-            "space": space.name,
-            "version": space.version,
-            "image": f"{DIGIT_TOWER}:{store.get(DIGIT_TOWER).content_hash}",
-        },
-    )
+    space = train_starter_towers(store, progress=True)
+    if space is None:
+        return
+    try:
+        record_activation(store, space, operator_name())
+        app.audit.append(
+            actor=Actor.operator(),
+            action="space.activated",
+            outcome="ok",
+            details={
+                "space": space.name,
+                "version": space.version,
+                "models": [f"{DIGIT_TOWER}:{store.get(DIGIT_TOWER).content_hash}"],
+                "trained": "image slot on scikit-learn digits",
+            },
+        )
+    except BaseException:
+        store.set_space(previous)
+        raise
 
 
 def _banner(state: Any, host: str, port: int | None, *, token: str | None = None) -> str:
