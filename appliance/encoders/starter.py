@@ -137,4 +137,56 @@ def train_starter_towers(
         held_out=0.1,
         progress=progress,
     )
-    return activate(store, "image", None, DIGIT_TOWER)
+    activated = activate(store, "image", None, DIGIT_TOWER)
+    save_starter_baseline(store, per_class=per_class)
+    return activated
+
+
+def save_starter_baseline(store: ModelStore, *, per_class: int | None = None) -> None:
+    """The starter space's alignment and drift baseline, as `align audit --probe-pairs`
+    would store it: scores on the tower's held-out digits, drift statistics of all the
+    digits through the served encoders, and two held-out digits per class as probe pairs
+    (public data, so they may be stored)."""
+    from appliance.align.audit import audit_vectors, headline
+    from appliance.align.baseline import drift_section
+    from appliance.align.pipeline import split_held_out
+    from appliance.align.publish import save_baseline
+    from appliance.domain.types import Modality
+    from appliance.encoders.base import encode_now
+    from appliance.encoders.factory import load_space
+    from appliance.settings import EncoderSettings
+
+    space = load_space(store, EncoderSettings(device="cpu", warmup=False))
+    pairs = digit_pairs(per_class)
+    _, held = split_held_out(len(pairs), 0.1, 0)  # the tower's own held-out split (seed 0)
+    held_pairs = [pairs[i] for i in held]
+    image, text = space.encoders[Modality.IMAGE], space.encoders[Modality.TEXT]
+
+    def embed(encoder: Any, inputs: list[Any]) -> Any:
+        import numpy as np
+
+        return np.vstack(
+            [encode_now(encoder, inputs[i : i + 64]) for i in range(0, len(inputs), 64)]
+        )
+
+    held_images = embed(image, [p.payload for p in held_pairs])
+    held_texts = embed(text, [p.text for p in held_pairs])
+    report = audit_vectors("image", held_images, held_texts, [p.key for p in held_pairs])
+    probes = [p for d in range(10) for p in [q for q in held_pairs if q.label == str(d)][:2]]
+    keep = [held_pairs.index(p) for p in probes]
+    stats, stored = drift_section(
+        "image",
+        embed(image, [p.payload for p in pairs]),
+        window=256,
+        probes=probes,
+        probe_vectors=(held_images[keep], held_texts[keep]),
+    )
+    record = {
+        "subject": space.name,
+        "modality": "image",
+        "pairs": len(held_pairs),
+        "scores": headline(report),
+        "drift": {"image": stats},
+        "probes": {"image": stored} if stored else {},
+    }
+    save_baseline(store, space.name, record)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from appliance.align.publish import read_baseline
 from appliance.domain.types import Modality
 from appliance.encoders.base import encode_now
 from appliance.encoders.factory import load_space
@@ -34,4 +35,9 @@ def test_starter_space_gets_a_semantic_digit_tower(tmp_path: Path, starter_pack:
     first = labels[(texts @ images.T).argmax(axis=1)]
     assert (first == np.arange(10)).sum() >= 8, first
     assert first[7] == 7
+    baseline = read_baseline(store, "starter")
+    assert baseline is not None and baseline["scores"]["text->image"]["queries"] == 10
+    assert baseline["drift"]["image"]["count"] == 250
+    assert 10 <= len(baseline["probes"]["image"]["pairs"]) <= 20  # two per digit at most
+    assert 0 < baseline["drift"]["image"]["probe_recall@1"] <= 1
     assert train_starter_towers(store) is None
