@@ -17,7 +17,11 @@ compares their statistics with the baseline `appliance align audit` stored for t
 
 A modality's ``score`` is the largest of the scored statistics; above the threshold it
 drifts: logged and reported once per transition (the server audits it) and shown in
-``/readyz``. Statistics are recorded without any raw input or single vector leaving memory.
+``/readyz``; it stops drifting once the score is back under ``CLEAR_RATIO`` times the
+threshold (hysteresis: a window half-way between two regimes does not flap). Scores are
+computed at each scrape of ``/metrics`` or ``/readyz`` and after every ``min_samples``
+vectors a modality embeds, so an alert does not wait for a scrape. Statistics are
+recorded without any raw input or single vector leaving memory.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from appliance.settings import DriftSettings
 log = get_logger(__name__)
 
 SCORED = ("mean_shift", "nn_similarity_shift", "probe_recall_drop")
+CLEAR_RATIO = 0.8
 AlertHook = Callable[[str, bool, dict[str, float]], None]
 """Called with (modality, drifting, scores) when a modality starts or stops drifting."""
 
@@ -148,10 +153,15 @@ class DriftMonitor:
     def observe(self, modality: str, vectors: np.ndarray) -> None:
         """Add the rows an encoder just produced (kept in memory, at most ``window``)."""
         rows = _unit(np.atleast_2d(vectors))
+        every = self.settings.min_samples
         with self._lock:
             window = self._windows.setdefault(modality, deque(maxlen=self.settings.window))
             window.extend(rows)
-            self._seen[modality] = self._seen.get(modality, 0) + len(rows)
+            before = self._seen.get(modality, 0)
+            self._seen[modality] = before + len(rows)
+            due = (before + len(rows)) // every > before // every
+        if due:  # alerts do not wait for a scrape of /metrics or /readyz
+            self.report()
 
     def record_probe(self, modality: str, live_recall: float) -> None:
         """Recall@1 the served encoders reach on the baseline's probe pairs now."""
@@ -163,9 +173,13 @@ class DriftMonitor:
         with self._lock:
             windows = {m: np.array(w) for m, w in self._windows.items() if w}
             probes = dict(self._probes)
+            was_drifting = set(self._drifting)
         modalities = {}
         for modality in sorted(set(windows) | set(probes) | set(self.baseline)):
-            modalities[modality] = self._modality(modality, windows.get(modality), probes)
+            figures = self._modality(modality, windows.get(modality), probes)
+            if modality in was_drifting and figures.score is not None:
+                figures.drifting = figures.score > CLEAR_RATIO * self.settings.threshold
+            modalities[modality] = figures
         report = DriftReport(self.settings.threshold, self.settings.fail_readiness, modalities)
         self._transitions(report)
         return report

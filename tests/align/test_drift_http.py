@@ -83,7 +83,8 @@ def test_shifted_inputs_raise_drift_in_metrics_readyz_and_the_trail(
             assert ready.status_code == 200, ready.text
             probe = ready.json()["drift"]["modalities"]["image"]
             assert probe["scores"]["probe_recall_drop"] == 0.0
-            _embed_images(query, [p for _, p in digit_pngs(16, offset=80)])
+            # classes interleaved: a stream of one digit at a time is itself a shift
+            _embed_images(query, _interleaved(digit_pngs(16, offset=80)))
             metrics = anonymous.get("/metrics").text
             calm = _gauge(metrics, "appliance_drift_score", "image", "score")
             assert calm < 0.25 and _gauge(metrics, "appliance_drift_drifting", "image") == 0
@@ -104,6 +105,11 @@ def test_shifted_inputs_raise_drift_in_metrics_readyz_and_the_trail(
     alerts = [json.loads(line) for line in trail if '"space.drift"' in line]
     assert [a["outcome"] for a in alerts] == ["detected"]
     assert alerts[0]["details"]["modality"] == "image"
+
+
+def _interleaved(media: list[tuple[int, bytes]]) -> list[bytes]:
+    order = sorted(range(len(media)), key=lambda i: (i % 16, media[i][0]))
+    return [media[i][1] for i in order]
 
 
 def _invert(png: bytes) -> bytes:

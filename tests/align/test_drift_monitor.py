@@ -84,3 +84,18 @@ def test_the_window_keeps_only_recent_vectors() -> None:
     monitor = DriftMonitor(SETTINGS)
     monitor.observe("text", np.ones((500, 8)))
     assert monitor.report().modalities["text"].samples == SETTINGS.window
+
+
+def test_a_shift_is_reported_without_anyone_asking() -> None:
+    """Embedding alone evaluates the scores: no scrape is needed for the alert."""
+    rng = np.random.default_rng(3)
+    home, away = _centres()
+    events: list[tuple[str, bool]] = []
+    monitor = DriftMonitor(
+        SETTINGS,
+        {"audio": vector_statistics(_cloud(rng, 200, home, 0.3))},
+        on_change=lambda m, drifting, scores: events.append((m, drifting)),
+    )
+    for _ in range(8):
+        monitor.observe("audio", _cloud(rng, 8, away, 0.3))
+    assert events == [("audio", True)]
