@@ -19,6 +19,7 @@ import uvicorn
 from appliance.api.app import create_app
 from appliance.api.metrics import ApiMetrics
 from appliance.api.state import ApiState
+from appliance.audit.entry import SYSTEM_ACTOR
 from appliance.crypto.keyring import SYSTEM_OWNER, KeyKind
 from appliance.detectors import get_registry
 from appliance.domain.types import Actor
@@ -55,6 +56,8 @@ def build_state(app: Appliance, *, policies_dir: Path | None = None) -> ApiState
     store = ModelStore(settings.models_dir)
 
     adopt_library_loggers()  # encoders and detectors are loaded: route their loggers to JSON
+    if encoders.drift is not None:
+        encoders.drift.on_change = _audit_drift(app, encoders.space_version)
 
     def model_readiness() -> tuple[bool, str]:
         ready = store.ready()
@@ -63,7 +66,10 @@ def build_state(app: Appliance, *, policies_dir: Path | None = None) -> ApiState
     return ApiState(
         appliance=app,
         encoders=encoders,
-        metrics=ApiMetrics(engine_stats=encoders.stats),
+        metrics=ApiMetrics(
+            engine_stats=encoders.stats,
+            drift=encoders.drift.report if encoders.drift is not None else None,
+        ),
         model_readiness=model_readiness,
         screening=screening,
         ingest=IngestService(
@@ -73,6 +79,20 @@ def build_state(app: Appliance, *, policies_dir: Path | None = None) -> ApiState
         consent=consent,
         search=SearchService(screening=screening, items=app.items, audit=app.audit),
     )
+
+
+def _audit_drift(app: Appliance, space_version: str) -> Callable[[str, bool, dict], None]:
+    """Audit each time a modality starts or stops drifting from the space's baseline."""
+
+    def record(modality: str, drifting: bool, scores: dict) -> None:
+        app.audit.append(
+            actor=SYSTEM_ACTOR,
+            action="space.drift",
+            outcome="detected" if drifting else "cleared",
+            details={"space": space_version, "modality": modality, **scores},
+        )
+
+    return record
 
 
 def _derived_secret(app: Appliance, purpose: bytes) -> bytes:

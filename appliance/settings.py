@@ -190,6 +190,22 @@ class KeySettings:
     """How often the server looks for erasures made by other processes and due shreds."""
 
 
+@dataclass(frozen=True)
+class DriftSettings:
+    """Drift monitoring of the served space against its `align audit` baseline."""
+
+    enabled: bool = True
+    threshold: float = field(default=0.25, metadata=_check(_positive))
+    """A modality drifts when its largest score (mean shift, nearest-neighbour similarity
+    shift, probe recall@1 drop) exceeds this: logged, audited, shown in /readyz."""
+    window: int = field(default=256, metadata=_check(_positive))
+    """Vectors per modality kept in memory (never stored) for the running statistics."""
+    min_samples: int = field(default=32, metadata=_check(_positive))
+    """No score before a modality has embedded this many inputs."""
+    fail_readiness: bool = False
+    """True: /readyz answers 503 while any modality drifts (default: a detail only)."""
+
+
 def _default_data_dir() -> Path:
     state = os.environ.get("STATE_DIRECTORY")  # systemd StateDirectory=
     if state:
@@ -213,6 +229,7 @@ class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
     keys: KeySettings = field(default_factory=KeySettings)
+    drift: DriftSettings = field(default_factory=DriftSettings)
 
     @property
     def database_url(self) -> str:

@@ -14,12 +14,16 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from appliance.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 AUDIO_RATE = 8_000
 N_MELS = 40
@@ -88,9 +92,16 @@ def pixels(payloads: Sequence[bytes]) -> np.ndarray:
             image = Image.open(io.BytesIO(raw)).convert("L")
         except Exception as exc:  # PIL raises many types for bad input
             raise InvalidInputError(f"not a readable image ({exc})") from exc
-        small = image.resize((IMAGE_SIDE, IMAGE_SIDE), Image.Resampling.BOX)
-        rows.append(pixels_from_array(np.asarray(small)))
+        rows.append(pixels_from_image(image))
     return np.stack(rows)
+
+
+def pixels_from_image(image: Image.Image) -> np.ndarray:
+    """The ``pixels`` features of a decoded Pillow image (any mode): grey, 8 x 8 box filter."""
+    from PIL import Image
+
+    small = image.convert("L").resize((IMAGE_SIDE, IMAGE_SIDE), Image.Resampling.BOX)
+    return pixels_from_array(np.asarray(small))
 
 
 def _encode(model_dir: Path, modality: str, inputs: Sequence[bytes | str]) -> np.ndarray:

@@ -9,6 +9,7 @@ from typing import Any
 
 from appliance.align.publish import baseline_path, now, read_baseline, save_baseline
 from appliance.align.towers import PROVENANCE_FILE
+from appliance.encoders.tower import is_tower
 from appliance.errors import InvalidInputError, NotFoundError
 from appliance.models.manifest import SpaceRecord, SpaceSlot
 from appliance.models.packs import build_space
@@ -51,6 +52,11 @@ def deployment_record(store: ModelStore, policy_hash: str) -> dict[str, Any]:
         if slot.adapter:
             models.append(_model_record(store, slot.adapter, f"{modality} adapter"))
     baseline = read_baseline(store, space.name)
+    if baseline and baseline.get("probes"):  # the record names the probe sets, not their media
+        baseline["probes"] = {
+            m: {"pairs": len(p.get("pairs", [])), "fingerprint_sha256": p.get("fingerprint_sha256")}
+            for m, p in baseline["probes"].items()
+        }
     return {
         "space": space.name,
         "version": space.version,
@@ -69,30 +75,56 @@ def deployment_record(store: ModelStore, policy_hash: str) -> dict[str, Any]:
     }
 
 
+def _is_tower(store: ModelStore, name: str | None) -> bool:
+    if name is None:
+        return False
+    entry = store.get(name)
+    return entry.family == "adapter" and is_tower(entry.details)
+
+
+def _slot(
+    store: ModelStore,
+    modality: str,
+    current: SpaceSlot | None,
+    model: str | None,
+    adapter: str | None,
+) -> SpaceSlot:
+    """The slot that serves ``modality``: a stored model (through a linear adapter), or a
+    from-scratch tower alone (named by ``--adapter`` or ``--model``)."""
+    tower = adapter if _is_tower(store, adapter) else model if _is_tower(store, model) else None
+    if tower is not None:
+        if {model, adapter} - {tower, None}:
+            raise InvalidInputError(
+                f"tower {tower!r} computes its own features and serves {modality} alone",
+                remedy=f"activate it with `--modality {modality} --adapter {tower}` only",
+            )
+        return SpaceSlot(tower, None)
+    slot_model = model or (current.model if current else None)
+    if slot_model is None:
+        raise InvalidInputError(f"name the model that serves {modality} (--model)")
+    if adapter is not None:
+        details = store.get(adapter).details
+        if details.get("kind", "linear") != "linear" or details.get("from_model") != slot_model:
+            raise InvalidInputError(
+                f"adapter {adapter!r} ({details.get('kind')} over "
+                f"{details.get('from_model')}) cannot serve {slot_model!r}",
+                remedy="serve a linear adapter trained with --features model:<dir> of that "
+                "model, a bridge adapter, or a from-scratch tower alone (--adapter NAME)",
+            )
+    return SpaceSlot(slot_model, adapter)
+
+
 def activate(
     store: ModelStore, modality: str | None, model: str | None, adapter: str | None
 ) -> SpaceRecord:
     """Re-activate the current space, optionally with ``modality`` served by ``model``
-    through ``adapter``; only linear adapters over a stored model can serve."""
+    through ``adapter`` (linear adapters over a stored model), or by a trained tower alone."""
     space = store.space()
     if space is None:
         raise NotFoundError("no embedding space is active", remedy="`appliance models import`")
     encoders = dict(space.encoders)
     if modality is not None:
-        current = encoders.get(modality)
-        slot_model = model or (current.model if current else None)
-        if slot_model is None:
-            raise InvalidInputError(f"name the model that serves {modality} (--model)")
-        if adapter is not None:
-            details = store.get(adapter).details
-            if details.get("kind", "linear") != "linear" or details.get("from_model") != slot_model:
-                raise InvalidInputError(
-                    f"adapter {adapter!r} ({details.get('kind')} over "
-                    f"{details.get('from_model')}) cannot serve {slot_model!r}",
-                    remedy="serve a linear adapter trained with --features model:<dir> of that "
-                    "model, or a bridge adapter; from-scratch towers are audit-only so far",
-                )
-        encoders[modality] = SpaceSlot(slot_model, adapter)
+        encoders[modality] = _slot(store, modality, encoders.get(modality), model, adapter)
     entries = store.manifest().models
     rebuilt = build_space(
         name=space.name,

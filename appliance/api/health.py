@@ -23,11 +23,21 @@ def healthz() -> dict[str, str]:
 def readyz(api: NamedDependency[ApiState]) -> Response[Any]:
     """Ready only when models are verified and loaded, and store and audit are writable."""
     problems = api.readiness_problems()
+    drift = api.metrics.drift() if api.metrics.drift is not None else None
+    if drift is not None and drift.fail_readiness and drift.drifting:
+        problems.append(f"drift: {', '.join(drift.drifting)} above {drift.threshold:g}")
     if problems:
-        body = error_body("not_ready", "; ".join(problems), "see the service log", checks=problems)
+        extra = {"drift": drift.details()} if drift is not None else {}
+        body = error_body(
+            "not_ready", "; ".join(problems), "see the service log", checks=problems, **extra
+        )
         return Response(body, status_code=503, media_type=MediaType.JSON)
     warnings = api.readiness_warnings()
+    if drift is not None and drift.drifting:
+        warnings.append(f"drift: {', '.join(drift.drifting)} above {drift.threshold:g}")
     body: dict[str, Any] = {"status": "ready", **({"warnings": warnings} if warnings else {})}
+    if drift is not None:
+        body["drift"] = drift.details()
     return Response(body, media_type=MediaType.JSON)
 
 

@@ -13,8 +13,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from appliance.engine import EngineStats
+from appliance.services.drift import DriftReport
 
 StatsSource = Callable[[], Iterable[EngineStats]]
+DriftSource = Callable[[], DriftReport]
 
 
 class EngineCollector(Collector):
@@ -47,11 +49,55 @@ class EngineCollector(Collector):
         yield from (depth, in_flight, batches, rejected)
 
 
+class DriftCollector(Collector):
+    """Drift scores of the served space against its baseline, computed at scrape time."""
+
+    def __init__(self, source: DriftSource) -> None:
+        self._source = source
+
+    def collect(self) -> Iterable[Metric]:
+        report = self._source()
+        scores = GaugeMetricFamily(
+            "appliance_drift_score",
+            "Drift of served vectors from the space's baseline, per modality and statistic "
+            "(statistic=score: the largest scored one)",
+            labels=["modality", "statistic"],
+        )
+        drifting = GaugeMetricFamily(
+            "appliance_drift_drifting", "1 while a modality's score exceeds the threshold",
+            labels=["modality"],
+        )  # fmt: skip
+        samples = GaugeMetricFamily(
+            "appliance_drift_samples", "Vectors in the running window", labels=["modality"]
+        )
+        live = GaugeMetricFamily(
+            "appliance_embedding_statistic",
+            "Running statistics of served vectors (concentration, median NN similarity)",
+            labels=["modality", "statistic"],
+        )
+        threshold = GaugeMetricFamily("appliance_drift_threshold", "Configured drift threshold")
+        threshold.add_metric([], report.threshold)
+        for modality, figures in report.modalities.items():
+            samples.add_metric([modality], figures.samples)
+            drifting.add_metric([modality], 1.0 if figures.drifting else 0.0)
+            for name, value in figures.live.items():
+                live.add_metric([modality, name], value)
+            for name, value in figures.scores.items():
+                scores.add_metric([modality, name], value)
+            if figures.score is not None:
+                scores.add_metric([modality, "score"], figures.score)
+        yield from (scores, drifting, samples, live, threshold)
+
+
 class ApiMetrics:
     """The app's registry and instruments."""
 
-    def __init__(self, engine_stats: StatsSource = lambda: ()) -> None:
+    def __init__(
+        self, engine_stats: StatsSource = lambda: (), drift: DriftSource | None = None
+    ) -> None:
         self.registry = CollectorRegistry()
+        self.drift = drift
+        """The served space's drift report (None: not monitored); /readyz reads it too."""
         self.requests = Counter(
             "appliance_http_requests",
             "HTTP requests by route, method and status",
@@ -72,6 +118,8 @@ class ApiMetrics:
             registry=self.registry,
         )
         self.registry.register(EngineCollector(engine_stats))
+        if drift is not None:
+            self.registry.register(DriftCollector(drift))
 
     def render(self) -> bytes:
         """The text exposition format."""

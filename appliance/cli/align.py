@@ -237,6 +237,13 @@ def bridge_command(
     "default: the active space's encoders.",
 )
 @click.option("--no-baseline", is_flag=True, help="Report only; keep the stored baseline.")
+@click.option(
+    "--probe-pairs",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="A small manifest of NON-PHI pairs stored with the baseline (in clear) and "
+    "re-embedded by the service at start-up to watch alignment drift.",
+)
 @click.option("--ranks", is_flag=True, help="Include every query's rank in --json output.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_context
@@ -246,24 +253,40 @@ def audit_command(
     modality: str,
     adapter: str | None,
     no_baseline: bool,
+    probe_pairs: Path | None,
     ranks: bool,
     as_json: bool,
 ) -> None:
     """Rank of the true match, recall@1/5/10 and MRR per direction on known pairs."""
     from appliance.align.audit import audit_vectors, headline
+    from appliance.align.baseline import drift_section, merged
     from appliance.align.pairs import fingerprint, read_pairs
-    from appliance.align.publish import save_baseline
+    from appliance.align.publish import read_baseline, save_baseline
 
     loaded = read_pairs(pairs)
     texts = [p.text for p in loaded]
     payloads = [p.payload for p in loaded]
     store = _store(ctx)
-    if adapter is not None:
-        items, text_vectors, subject = _adapter_vectors(store, adapter, modality, texts, payloads)
-    else:
-        items, text_vectors, subject = _space_vectors(ctx, store, modality, texts, payloads)
+
+    def vectors(texts: list[str], payloads: list[bytes]) -> tuple[Any, Any, str]:
+        if adapter is not None:
+            return _adapter_vectors(store, adapter, modality, texts, payloads)
+        return _space_vectors(ctx, store, modality, texts, payloads)
+
+    items, text_vectors, subject = vectors(texts, payloads)
     report = audit_vectors(modality, items, text_vectors, [p.key for p in loaded])
-    record = {
+    probes = read_pairs(probe_pairs) if probe_pairs is not None else None
+    probe_vectors = (
+        vectors([p.text for p in probes], [p.payload for p in probes]) if probes else None
+    )
+    stats, stored_probes = drift_section(
+        modality,
+        items,
+        window=ctx.settings.drift.window,
+        probes=probes,
+        probe_vectors=probe_vectors[:2] if probe_vectors else None,
+    )
+    record: dict[str, Any] = {
         "subject": subject,
         "modality": modality,
         "pairs": len(loaded),
@@ -271,7 +294,14 @@ def audit_command(
         "scores": headline(report),
     }
     if not no_baseline:
-        record["baseline"] = str(save_baseline(store, subject, record))
+        kept = {**record, "drift": {modality: stats}}
+        if stored_probes is not None:
+            kept["probes"] = {modality: stored_probes}
+        record["baseline"] = str(
+            save_baseline(store, subject, merged(read_baseline(store, subject), kept))
+        )
+    if "probe_recall@1" in stats:
+        record["probe_recall@1"] = stats["probe_recall@1"]
     if ranks:
         record["ranks"] = {d: r["ranks"] for d, r in report.items()}
     if as_json:

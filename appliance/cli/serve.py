@@ -75,6 +75,7 @@ def quickstart(ctx: CliContext, host: str, port: int, insecure_http: bool) -> No
             shutil.rmtree(scratch, ignore_errors=True)
     app = open_appliance(settings)
     try:
+        _train_starter_towers(app, store)
         token = app.tokens.create("admin", actor=Actor.operator(), label="quickstart")
     finally:
         app.close()
@@ -83,6 +84,37 @@ def quickstart(ctx: CliContext, host: str, port: int, insecure_http: bool) -> No
         click.echo(_banner(state, host, port, token=token))
 
     run_server(settings, host=host, port=port, on_ready=ready, insecure_http=insecure_http)
+
+
+def _train_starter_towers(app: Any, store: Any) -> None:
+    """First start of the starter space: train its image tower on scikit-learn's digits,
+    activate it and audit the activation (an activation not on the record does not stand)."""
+    from appliance.align.record import operator_name, record_activation
+    from appliance.encoders.starter import DIGIT_TOWER, train_starter_towers
+
+    previous = store.space()
+    if previous is None or previous.name != "starter" or DIGIT_TOWER in store.manifest().models:
+        return
+    click.echo("training the image tower on scikit-learn's digits (first start)...", err=True)
+    space = train_starter_towers(store, progress=True)
+    if space is None:
+        return
+    try:
+        record_activation(store, space, operator_name())
+        app.audit.append(
+            actor=Actor.operator(),
+            action="space.activated",
+            outcome="ok",
+            details={
+                "space": space.name,
+                "version": space.version,
+                "models": [f"{DIGIT_TOWER}:{store.get(DIGIT_TOWER).content_hash}"],
+                "trained": "image slot on scikit-learn digits",
+            },
+        )
+    except BaseException:
+        store.set_space(previous)
+        raise
 
 
 def _banner(state: Any, host: str, port: int | None, *, token: str | None = None) -> str:

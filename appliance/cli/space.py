@@ -61,7 +61,11 @@ def show(ctx: CliContext, as_json: bool) -> None:
 @space.command("activate")
 @click.option("--modality", type=click.Choice(["image", "audio"]), default=None)
 @click.option("--model", default=None, help="Stored model serving --modality.")
-@click.option("--adapter", default=None, help="Stored linear adapter over --model.")
+@click.option(
+    "--adapter",
+    default=None,
+    help="Stored linear adapter over --model, or a trained tower that serves alone.",
+)
 @pass_context
 def activate_command(
     ctx: CliContext, modality: str | None, model: str | None, adapter: str | None

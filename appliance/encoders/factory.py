@@ -115,6 +115,23 @@ def load_encoder(
         "runtime": runtime,
         "semantic": entry.semantic,
     }
+    if entry.family == "adapter":
+        from appliance.encoders.tower import TowerEncoder, is_tower
+
+        if not is_tower(entry.details):
+            raise InvalidInputError(
+                f"adapter {entry.name!r} maps {entry.details.get('from_model')!r}'s vectors "
+                "and cannot encode on its own",
+                remedy="slot it as the adapter of that model",
+            )
+        return TowerEncoder(
+            model_dir,
+            name=entry.name,
+            details=entry.details,
+            runtime=runtime,
+            settings=settings,
+            semantic=entry.semantic,
+        )
     if modality is Modality.TEXT:
         from appliance.encoders.text import TextEncoder
 

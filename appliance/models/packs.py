@@ -135,7 +135,9 @@ def build_space(
     ``identity`` is the pack manifest's digest (or a synthetic one for a single model).
 
     The anchor must have a text tower; each modality's model must have that tower; its
-    dimension (after the adapter, if any) must equal the anchor's.
+    dimension (after the adapter, if any) must equal the anchor's. A from-scratch tower (an
+    adapter trained on ``features:logmel`` / ``features:pixels``) serves a modality alone,
+    as the slot's model with no adapter.
     """
     if anchor not in entries or "text" not in entries[anchor].modalities:
         raise InvalidInputError(
@@ -148,7 +150,13 @@ def build_space(
         if modality not in MODALITIES:
             raise InvalidInputError(f"space {name!r}: unknown modality {modality!r}")
         model = entries.get(slot.model)
-        if model is None or modality not in model.modalities or model.family == "adapter":
+        tower = model is not None and model.family == "adapter" and not slot.adapter
+        tower = tower and str(model.details.get("from_model", "")).startswith("features:")
+        if (
+            model is None
+            or modality not in model.modalities
+            or (model.family == "adapter" and not tower)
+        ):
             raise InvalidInputError(
                 f"space {name!r}: {modality} model {slot.model!r} has no {modality} tower"
             )

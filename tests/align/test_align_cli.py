@@ -114,11 +114,14 @@ def test_train_activate_audit_and_show(
         str(manifest),
         "--modality",
         "audio",
+        "--probe-pairs",
+        str(manifest),
         "--json",
     )
     assert code == 0, err
     audit = json.loads(out)
     assert set(audit["scores"]) == {"text->audio", "audio->text"}
+    assert 0 <= audit["probe_recall@1"] <= 1
     code, out, err = run_appliance(capsys, "--data-dir", data, "space", "show", "--json")
     assert code == 0, err
     record = json.loads(out)
@@ -127,17 +130,19 @@ def test_train_activate_audit_and_show(
     assert adapter["privacy"]["epsilon_spent"] == trained["provenance"]["privacy"]["epsilon_spent"]
     assert record["encoders"]["audio"] == {"model": "clap", "adapter": "clap-trained"}
     assert record["alignment_baseline"]["scores"] == audit["scores"]
+    assert record["alignment_baseline"]["drift"]["audio"]["count"] == 24
+    assert record["alignment_baseline"]["probes"]["audio"]["pairs"] == 24  # a count, no media
     assert record["activation"]["version"] == record["version"]
     code, out, _ = run_appliance(capsys, "--data-dir", data, "audit", "export")
     activated = [json.loads(line) for line in out.splitlines() if "space.activated" in line]
     assert activated and trained["content_hash"] in json.dumps(activated[-1])
 
 
-def test_a_from_scratch_tower_cannot_be_slotted_into_serving(
+def test_a_from_scratch_tower_serves_alone_never_under_a_model(
     isolated_cli: None, tmp_path: Path, manifest: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """An MLP tower on log-mel features is refused by `space activate` with a remedy, and
-    is audited through its own features (baseline stored under its name)."""
+    """An MLP tower on log-mel features is refused under another model with a remedy, serves
+    the modality alone once activated, and is audited through its own features."""
     data = str(tmp_path / "data")
     run_appliance(capsys, "--data-dir", data, "init")
     write_test_pack(tmp_path / "pack")
@@ -177,7 +182,21 @@ def test_a_from_scratch_tower_cannot_be_slotted_into_serving(
         "--adapter",
         "scratch",
     )
-    assert code != 0 and "cannot serve" in err and "remedy" in err
+    assert code != 0 and "serves audio alone" in err and "remedy" in err
+    code, _, err = run_appliance(
+        capsys,
+        "--data-dir",
+        data,
+        "space",
+        "activate",
+        "--modality",
+        "audio",
+        "--adapter",
+        "scratch",
+    )
+    assert code == 0, err
+    code, out, err = run_appliance(capsys, "--data-dir", data, "space", "show", "--json")
+    assert json.loads(out)["encoders"]["audio"] == {"model": "scratch", "adapter": None}
     argv = ["--data-dir", data, "align", "audit", "--pairs", str(manifest), "--modality"]
     code, out, err = run_appliance(capsys, *argv, "audio", "--adapter", "scratch", "--json")
     assert code == 0, err
