@@ -26,8 +26,15 @@ def risk() -> None:
     help="JSON lines: identity, file | text | data, optional attributes.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
+@click.option(
+    "--report",
+    "report_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Also write risk-report.html (self-contained, plot embedded) and .json here.",
+)
 @pass_context
-def audit_command(ctx: CliContext, manifest: Path, as_json: bool) -> None:
+def audit_command(ctx: CliContext, manifest: Path, as_json: bool, report_dir: Path | None) -> None:
     """Linkage, verification, identity and attribute probes, averaging; each defence level
     with its recall@10. Embeds in memory only; nothing decrypted is written to disk."""
     from tqdm import tqdm
@@ -56,6 +63,10 @@ def audit_command(ctx: CliContext, manifest: Path, as_json: bool) -> None:
         actor=Actor.operator(), action="risk.audited", outcome="ok", details=details
     )
     result["audit_seq"] = entry.seq
+    if report_dir is not None:
+        from appliance.risk.report import write_report
+
+        click.echo(f"report written to {write_report(result, report_dir)}", err=True)
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return

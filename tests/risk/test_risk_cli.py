@@ -40,7 +40,8 @@ def test_risk_audit_reports_and_writes_signed_entry(
     isolated_cli: None, tmp_path: Path, probe_manifest: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The audit prints every defence row with utility, finds the planted identities above
-    chance, and appends a risk.audited entry that the trail verifies."""
+    chance, appends a risk.audited entry that the trail verifies, and writes a
+    self-contained report (embedded PNG plot, nothing fetched)."""
     data = str(tmp_path / "data")
     assert run_appliance(capsys, "--data-dir", data, "init")[0] == 0
     write_test_pack(tmp_path / "pack")
@@ -49,7 +50,16 @@ def test_risk_audit_reports_and_writes_signed_entry(
         == 0
     )
     code, out, err = run_appliance(
-        capsys, "--data-dir", data, "risk", "audit", "--manifest", str(probe_manifest), "--json"
+        capsys,
+        "--data-dir",
+        data,
+        "risk",
+        "audit",
+        "--manifest",
+        str(probe_manifest),
+        "--json",
+        "--report",
+        str(tmp_path / "report"),
     )
     assert code == 0, err
     result = json.loads(out)
@@ -71,6 +81,13 @@ def test_risk_audit_reports_and_writes_signed_entry(
     assert details["baseline_top1"] == round(base["top1"], 4)
     assert "cardiology" not in exported  # figures only, never the probe texts
     assert run_appliance(capsys, "--data-dir", data, "audit", "verify")[0] == 0
+
+    page = (tmp_path / "report" / "risk-report.html").read_text()
+    assert "data:image/png;base64,iVBORw0KGgo" in page  # the plot is embedded PNG
+    assert "http://" not in page and "https://" not in page and "<script" not in page
+    assert "identity_removal" in page and "cardiology" not in page
+    saved = json.loads((tmp_path / "report" / "risk-report.json").read_text())
+    assert saved["manifest_sha256"] == result["manifest_sha256"]
 
 
 def test_risk_audit_refuses_a_single_identity(
