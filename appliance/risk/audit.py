@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from appliance.errors import InvalidInputError
 from appliance.risk import attacks
 from appliance.risk import defences as d
 
@@ -162,6 +163,7 @@ def run_audit(
     probe: ProbeSet, key: bytes | None = None, progress: Progress | None = None
 ) -> dict[str, Any]:
     """The whole audit of one probe set: the sweep table and the averaging section."""
+    _require_auditable(probe.labels)
     key = key or os.urandom(32)
     step = progress or (lambda _name: None)
     clean = attacks.unit(probe.vectors)
@@ -215,6 +217,16 @@ def run_audit(
         "rows": rows,
         "averaging": averaging(probe, NOISE_SIGMAS, key),
     }
+
+
+def _require_auditable(labels: Sequence[str]) -> None:
+    """Linkage and verification need two identities with at least two samples each."""
+    _, counts = np.unique(np.asarray(labels), return_counts=True)
+    if (counts >= 2).sum() < 2:
+        raise InvalidInputError(
+            "the probe set needs at least two identities with two or more samples each",
+            remedy="add more samples per identity to the manifest",
+        )
 
 
 def summary(result: Mapping[str, Any]) -> dict[str, Any]:

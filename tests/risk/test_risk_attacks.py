@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from appliance.errors import InvalidInputError
 from appliance.risk import attacks
 from appliance.risk import defences as d
 from appliance.risk.audit import ProbeSet, averaging, run_audit
@@ -107,3 +108,11 @@ def test_sweep_prices_each_defence_in_utility() -> None:
     removed = rows[("identity_removal", "directions=8")]
     assert removed["top1"] < rows[("none", "-")]["top1"]
     assert rows[("rotation", "key unknown")]["cross_top1"] < 0.5
+
+
+def test_sweep_refuses_a_probe_set_without_repeated_identities() -> None:
+    """One sample per identity gives nothing to link: refused with a remedy, not a crash."""
+    vectors = np.random.default_rng(0).normal(size=(5, 8))
+    probe = ProbeSet(vectors, ["a", "b", "c", "d", "d"], [str(i) for i in range(5)])
+    with pytest.raises(InvalidInputError, match="two or more samples"):
+        run_audit(probe)
