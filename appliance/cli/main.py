@@ -50,6 +50,7 @@ def _register() -> None:
         models,
         policy,
         retention,
+        risk,
         serve,
         space,
         tokens,
@@ -73,6 +74,7 @@ def _register() -> None:
     cli.add_command(space.space)
     cli.add_command(backup.backup)
     cli.add_command(backup.restore)
+    cli.add_command(risk.risk)
 
 
 _register()
