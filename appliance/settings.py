@@ -333,6 +333,7 @@ _TYPES: dict[str, Any] = {
     "ServerSettings": ServerSettings,
     "ApiSettings": ApiSettings,
     "KeySettings": KeySettings,
+    "DriftSettings": DriftSettings,
 }
 
 
