@@ -1,0 +1,157 @@
+"""Place rules of the context scanner: facilities, known towns, streets and employers.
+
+Each rule answers the last token of a place that starts (or ends) at a given token, or
+``None``; the scanner decides from context whether to ask.
+"""
+
+from __future__ import annotations
+
+from appliance.detectors.text_lexicon import CLINICAL, STOP
+from appliance.detectors.text_tokens import TokenView
+from appliance.detectors.text_vocabulary import (
+    FACILITY,
+    FACILITY_INNER,
+    MOTION,
+    NOT_EMPLOYER,
+    PLACE_AFTER,
+    PLACE_STOP,
+    STREET_ENDS,
+)
+
+
+class PlaceRules(TokenView):
+    """Finds where a place name ends, on top of the token tests."""
+
+    def _facility_start(self, i: int) -> int | None:
+        """First token of the proper name before the facility word at ``i``, if any."""
+        first, proper = i, False
+        while first > 0 and i - first < 4 and self.joined(first - 1):
+            prev = self.tokens[first - 1]
+            if prev.low in FACILITY_INNER:
+                first -= 1
+                continue
+            if prev.low in STOP or prev.low in PLACE_STOP:
+                break
+            if prev.low in self.lex.places or self.lex.is_name(prev.low) or self.unknown(prev):
+                first -= 1
+                proper = True
+                continue
+            break
+        while first < i and self.tokens[first].low in FACILITY_INNER - {
+            "st",
+            "saint",
+            "mount",
+            "mt",
+        }:
+            first += 1
+        return first if proper and first < i else None
+
+    def _known_facility(self, i: int) -> int | None:
+        """Last token of the longest listed facility or region phrase (up to four words)
+        that starts at token ``i``. A phrase of English or clinical words only (``kindred``,
+        ``north shore``: in the dictionary, clinical shorthand or a broad place) counts
+        after a motion word (``at``, ``from``, ``lives on``), after
+        another place, or before a facility word; any other (``mgh``, ``lahey``) anywhere."""
+        tokens, best, phrase = self.tokens, None, ""
+        if tokens[i].low not in self.facility_starts:
+            return None
+        for k in range(i, min(i + 4, len(tokens))):
+            if k > i and not self.joined(k - 1):
+                break
+            phrase = f"{phrase} {tokens[k].text.lower()}" if phrase else tokens[k].text.lower()
+            if phrase in self.lex.facilities:
+                best = k
+        if best is None:
+            return None
+        if tokens[best].low in FACILITY or tokens[best].low in {"general", "memorial", "medical"}:
+            return best
+        if any(not self.lex.is_english(t.low) for t in tokens[i : best + 1]):
+            return best
+        if best + 1 < len(tokens) and tokens[best + 1].low in FACILITY and self.joined(best):
+            return best + 1
+        if i == 0 or not self.joined(i - 1):
+            return None
+        before = tokens[i - 1].low
+        return best if before in MOTION or before in PLACE_AFTER or self._is_place(i - 1) else None
+
+    def _employer(self, j: int) -> int | None:
+        """Last token of an employer's name (up to three words) starting at ``j``: words
+        that are no stop word, clinical shorthand or generic place (``home``, ``the``)."""
+        last = None
+        for k in range(j, min(j + 3, len(self.tokens))):
+            low = self.tokens[k].low
+            if (
+                low in STOP
+                or low in CLINICAL
+                or low in PLACE_STOP
+                or low in MOTION
+                or low in NOT_EMPLOYER
+            ):
+                break
+            last = k
+            if k + 1 >= len(self.tokens) or not self.joined(k):
+                break
+        return last
+
+    def _street_end(self, k: int) -> bool:
+        """Token ``k`` is a street suffix that ends a house number and a street name
+        (``27 maple AVE``, ``14 Winter St.``)."""
+        if k < 1 or self.tokens[k].low not in STREET_ENDS:
+            return False
+        before = self.text[self.tokens[max(0, k - 4)].start : self.tokens[k].start]
+        return any(ch.isdigit() for ch in before)
+
+    def _is_place(self, k: int) -> bool:
+        """Token ``k`` ends a listed facility or a known town: ``KINDRED NORTH SHORE``."""
+        low = self.tokens[k].text.lower()
+        return low in self.lex.facilities or (
+            low in self.lex.places and not self.lex.is_common(low)
+        )
+
+    def _place(self, j: int, strong: bool) -> int | None:
+        """Last token of a known place (up to three words) starting at ``j``."""
+        tokens, best = self.tokens, None
+        phrase = ""
+        for k in range(j, min(j + 3, len(tokens))):
+            if k > j and not self.joined(k - 1):
+                break
+            phrase = f"{phrase} {tokens[k].low}".strip()
+            if phrase in self.lex.places and phrase not in PLACE_STOP and phrase not in STOP:
+                best = k
+        if best is None:
+            return self._unknown_place(j) if strong or tokens[j - 1].low in {"from", "at"} else None
+        low = tokens[j].low
+        if best == j and (low in STOP or low in PLACE_STOP or len(low) < 4):
+            return None
+        shaped = self.titled(tokens[j]) or (tokens[j].text.isupper() and self.mixed)
+        if best == j and self.lex.is_common(low) and not (shaped or strong):
+            return None  # "in clear", "to lower": a common word in lower-case text
+        while (
+            best + 1 < len(tokens)
+            and best - j < 3
+            and self.joined(best)
+            and (
+                tokens[best + 1].low in self.lex.places
+                and not self.lex.is_common(tokens[best + 1].low)
+            )
+        ):
+            best += 1
+        return best
+
+    def _unknown_place(self, j: int) -> int | None:
+        """After ``from``/``at`` or a move (``transferred to``), a word in no vocabulary and
+        no lexicon, shaped like a proper noun: a facility or town no list has
+        (``from whidden``, ``at Kindred``). Returns its last token."""
+        t = self.tokens[j]
+        if not (self.unknown(t) and self.name_shaped(t) and len(t.low) >= 4):
+            return None
+        if self.mixed and not (self.titled(t) or t.text.isupper()):
+            return None
+        last = j
+        while last + 1 < len(self.tokens) and last - j < 2 and self.joined(last):
+            nxt = self.tokens[last + 1]
+            if nxt.low in FACILITY or (self.unknown(nxt) and self.name_shaped(nxt)):
+                last += 1
+                continue
+            break
+        return last
