@@ -24,6 +24,7 @@ import click
 import numpy as np
 
 from appliance.bench.encoders import make_inputs
+from appliance.bench.served import prepared_appliance, serve_in_thread
 
 
 def _latencies(calls: int, workers: int, call: Callable[[int], None]) -> tuple[float, list[float]]:
@@ -77,33 +78,13 @@ def run_api_benchmark(
 
     from appliance.api.embeddings import DEFAULT_CONTEXT
     from appliance.domain.types import Actor, Modality
-    from appliance.models import ModelStore
     from appliance.policy.decisions import RequestContext
-    from appliance.server import build_state
-    from appliance.settings import load_settings
-    from appliance.wiring import init_appliance, open_appliance
 
     root = Path(workdir or tempfile.mkdtemp(prefix="bench-api-"))
-    settings = load_settings(data_dir=root / "data", environ={})
-    init_appliance(settings, environ={})
-    progress(f"importing the {pack} pack")
-    pack_dir = root / "pack"
-    if pack == "starter":
-        from appliance.encoders.starter import write_starter_pack
-
-        write_starter_pack(pack_dir)
-    else:
-        from appliance.encoders.testpack import write_test_pack
-
-        write_test_pack(pack_dir)
-    ModelStore(settings.models_dir).import_path(pack_dir)
-    app = open_appliance(settings, environ={})
-    state = build_state(app)
-    assert state.encoders is not None
-    token = app.tokens.create("admin", actor=Actor.operator())
+    app, state, token = prepared_appliance(root, pack, progress)
     texts = [str(t) for t in make_inputs("text", max(requests, ingest_items), seed=1)]
     engine = state.encoders.engine(Modality.TEXT)
-    server, url = _serve(state)
+    server, url = serve_in_thread(state)
     try:
         progress("warming up")
         headers = {"Authorization": f"Bearer {token}"}
@@ -272,26 +253,6 @@ def _ingest(
         "stage_ms_per_item": per_item,
         "http_ms_per_item": 1000 * full / len(texts),
     }
-
-
-def _serve(state: Any) -> tuple[Any, str]:
-    import socket
-
-    import uvicorn
-
-    from appliance.api.app import create_app
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    app = create_app(state, requests_per_second=1e6, burst=1_000_000)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    threading.Thread(target=server.run, daemon=True).start()
-    while not server.started:
-        time.sleep(0.02)
-    return server, f"http://127.0.0.1:{port}"
 
 
 def format_report(report: dict[str, Any]) -> str:

@@ -243,12 +243,7 @@ def served_appliance(
     progress: Callable[[str], None] = lambda _: None,
 ) -> Iterator[ServedAppliance]:
     """Like ``started_appliance``, also yielding the API state and the appliance."""
-    from appliance.bench.api import _serve
-    from appliance.domain.types import Actor
-    from appliance.models import ModelStore
-    from appliance.server import build_state
-    from appliance.settings import load_settings
-    from appliance.wiring import init_appliance, open_appliance
+    from appliance.bench.served import prepared_appliance, serve_in_thread
 
     if workdir is None:
         with (
@@ -257,24 +252,8 @@ def served_appliance(
         ):
             yield served
         return
-    settings = load_settings(data_dir=workdir / "data", environ={})
-    init_appliance(settings, environ={})
-    progress(f"importing the {pack} pack")
-    pack_dir = workdir / "pack"
-    if pack == "starter":
-        from appliance.encoders.starter import write_starter_pack
-
-        write_starter_pack(pack_dir)
-    else:
-        from appliance.encoders.testpack import write_test_pack
-
-        write_test_pack(pack_dir)
-    ModelStore(settings.models_dir).import_path(pack_dir)
-    app = open_appliance(settings, environ={})
-    state = build_state(app)
-    assert state.encoders is not None
-    token = app.tokens.create("admin", actor=Actor.operator())
-    server, url = _serve(state)
+    app, state, token = prepared_appliance(workdir, pack, progress)
+    server, url = serve_in_thread(state)
     try:
         target = Target(url=url, model=state.encoders.space_name, token=token)
         yield ServedAppliance(target, state, app)
