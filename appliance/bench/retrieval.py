@@ -89,27 +89,15 @@ def run_retrieval_benchmark(
     there after each phase."""
     import httpx
 
-    from appliance.bench.api import _serve
-    from appliance.domain.types import Actor, Modality
-    from appliance.encoders.starter import write_starter_pack
-    from appliance.models import ModelStore
-    from appliance.server import build_state
-    from appliance.settings import load_settings
+    from appliance.bench.served import prepared_appliance, serve_in_thread
+    from appliance.domain.types import Modality
     from appliance.store import repository
-    from appliance.wiring import init_appliance, open_appliance
 
     corpus, queries, qrels = load_scifact(Path(data))
     dids, qids = list(corpus), list(queries)
     root = Path(workdir or tempfile.mkdtemp(prefix="bench-retrieval-"))
-    settings = load_settings(data_dir=root / "data", environ={})
-    init_appliance(settings, environ={})
-    write_starter_pack(root / "pack")
-    ModelStore(settings.models_dir).import_path(root / "pack")
-    app = open_appliance(settings, environ={})
-    state = build_state(app)
-    assert state.encoders is not None
+    app, state, token = prepared_appliance(root, "starter", progress)
     engine = state.encoders.engine(Modality.TEXT)
-    token = app.tokens.create("admin", actor=Actor.operator())
     report: dict[str, Any] = {
         "params": {"documents": len(dids), "queries": len(qids), "batch": batch},
         "ndcg@10": {"published_minilm": PUBLISHED_MINILM_NDCG10},
@@ -149,7 +137,7 @@ def run_retrieval_benchmark(
     statuses: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
     categories: Counter[str] = Counter()
-    server, url = _serve(state)
+    server, url = serve_in_thread(state)
     try:
         client = httpx.Client(
             base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=600
@@ -198,7 +186,9 @@ def run_retrieval_benchmark(
             rows = repository.live_items_by_row_ids(
                 connection, collection.id, keys.tolist(), app.clock.now()
             )
-        stored_ids = [rows[int(k)].item_id for k in keys]
+        # the store keeps keyed references to client ids; map them back to abstract ids
+        abstract_of = {app.items.stored_id("scifact", d): d for d in subset}
+        stored_ids = [abstract_of[rows[int(k)].item_id] for k in keys]
     finally:
         server.should_exit = True
         state.encoders.close()  # type: ignore[attr-defined]
