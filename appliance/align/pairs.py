@@ -5,14 +5,13 @@ the pairs' hashes, so provenance can name the training data without holding any 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from appliance.errors import InvalidInputError
+from appliance.manifest_media import media_bytes
 
 MAX_PAIRS = 1_000_000
 
@@ -30,16 +29,6 @@ class Pair:
     def key(self) -> str:
         """What makes two pairs the same match in an audit: the label, else the text."""
         return self.label or self.text
-
-
-def _decode_data_uri(uri: str, where: str) -> bytes:
-    head, sep, body = uri.partition(",")
-    if not uri.startswith("data:") or not sep or not head.endswith(";base64"):
-        raise InvalidInputError(f"{where}: 'data' must be a base64 data: URI")
-    try:
-        return base64.b64decode(body, validate=True)
-    except binascii.Error as exc:
-        raise InvalidInputError(f"{where}: 'data' is not valid base64") from exc
 
 
 def read_pairs(manifest: Path) -> list[Pair]:
@@ -65,14 +54,7 @@ def read_pairs(manifest: Path) -> list[Pair]:
             raise InvalidInputError(f"{where}: 'text' is blank")
         if ("file" in record) == ("data" in record):
             raise InvalidInputError(f"{where}: give exactly one of 'file' or 'data'")
-        if "data" in record:
-            payload = _decode_data_uri(str(record["data"]), where)
-        else:
-            path = base / str(record["file"])
-            try:
-                payload = path.read_bytes()
-            except OSError as exc:
-                raise InvalidInputError(f"{where}: cannot read {path} ({exc.strerror})") from exc
+        payload = media_bytes(record, base, where)
         pairs.append(Pair(record["text"], payload, str(record.get("label", ""))))
         if len(pairs) > MAX_PAIRS:
             raise InvalidInputError(f"{manifest}: more than {MAX_PAIRS} pairs")

@@ -13,9 +13,9 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from appliance.align.pairs import _decode_data_uri
 from appliance.encoders.sniff import sniff
 from appliance.errors import InvalidInputError
+from appliance.manifest_media import media_bytes
 
 MAX_SAMPLES = 100_000
 _REMEDY = 'one JSON object per line: {"identity": ..., "file" | "text" | "data": ...}'
@@ -50,14 +50,7 @@ def _payload(record: dict[str, object], base: Path, where: str) -> tuple[str, by
         if not isinstance(text, str) or not text.strip():
             raise InvalidInputError(f"{where}: 'text' must be a non-blank string", remedy=_REMEDY)
         return "text", text
-    if given[0] == "data":
-        raw = _decode_data_uri(str(record["data"]), where)
-    else:
-        path = base / str(record["file"])
-        try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            raise InvalidInputError(f"{where}: cannot read {path} ({exc.strerror})") from exc
+    raw = media_bytes(record, base, where)
     kind = (sniff(raw) or ("other", ""))[0]
     if kind not in ("image", "audio"):
         raise InvalidInputError(f"{where}: not a recognised image or audio file", remedy=_REMEDY)
