@@ -11,9 +11,9 @@ import pytest
 from appliance.bench.phi import Document, read_corpus, run_phi_benchmark
 from appliance.detectors import TextDetector
 from appliance.services.admission import redact_text
+from tests.detectors.case_styles import STYLES, found_in, kinds_over
 
 CORPUS = Path(__file__).parent / "phi_corpus"
-STYLES = {"title": str, "upper": str.upper, "lower": str.lower}
 
 # (sentence, the identifier it carries, expected kind); sentences in plain case.
 CLASSES = [
@@ -57,15 +57,8 @@ def test_each_class_is_found_in_every_case_style(
 ) -> None:
     """Titles, relation words, facilities, places, pagers, ref #, m/yy dates and ages over
     89 are found with their kind whether the note is Title case, ALL CAPS or lower case."""
-    text = STYLES[style](sentence)
-    start = text.index(STYLES[style](value))
-    end = start + len(value)
-    found = [
-        f.kind.value
-        for f in text_detector.analyze(text)
-        if f.location["start"] < end and start < f.location["end"]
-    ]
-    assert kind in found, (text, found)
+    found = kinds_over(text_detector, sentence, value, style)
+    assert kind in found, (STYLES[style](sentence), found)
 
 
 @pytest.mark.parametrize("style", list(STYLES))
@@ -75,12 +68,7 @@ def test_clinical_vocabulary_stays_text(
 ) -> None:
     """Marital status, drug names, strengths, vent settings, blood gases and run-together
     sentences are not identifiers, in any case style."""
-    text = STYLES[style](sentence)
-    found = [
-        (text[f.location["start"] : f.location["end"]], f.kind.value)
-        for f in text_detector.analyze(text)
-    ]
-    assert found == []
+    assert found_in(text_detector, sentence, style) == []
 
 
 @pytest.mark.parametrize("split", ["dev.jsonl", "test.jsonl", "test2.jsonl", "i2b2_sample.jsonl"])

@@ -8,8 +8,7 @@ from __future__ import annotations
 import pytest
 
 from appliance.detectors import TextDetector
-
-STYLES = {"title": str, "upper": str.upper, "lower": str.lower}
+from tests.detectors.case_styles import STYLES, found_in, kinds_over
 
 # (sentence, the identifier it carries, expected kind); sentences in plain case.
 CLASSES = [
@@ -53,15 +52,8 @@ def test_place_and_date_classes_found_in_every_case_style(
 ) -> None:
     """Listed facilities and abbreviations, regions, streets, towns after a street,
     extensions, labelled ages and context dates are found in any letter case."""
-    text = STYLES[style](sentence)
-    start = text.index(STYLES[style](value))
-    end = start + len(value)
-    found = [
-        f.kind.value
-        for f in text_detector.analyze(text)
-        if f.location["start"] < end and start < f.location["end"]
-    ]
-    assert kind in found, (text, found)
+    found = kinds_over(text_detector, sentence, value, style)
+    assert kind in found, (STYLES[style](sentence), found)
 
 
 @pytest.mark.parametrize("style", list(STYLES))
@@ -71,12 +63,7 @@ def test_fractions_settings_and_shorthand_stay_text(
 ) -> None:
     """Fractions after "on", setting changes, JP drains, "bid", "radius", "may", sinus
     tachycardia and unit counts before street-suffix-like words are not identifiers."""
-    text = STYLES[style](sentence)
-    found = [
-        (text[f.location["start"] : f.location["end"]], f.kind.value)
-        for f in text_detector.analyze(text)
-    ]
-    assert found == []
+    assert found_in(text_detector, sentence, style) == []
 
 
 def test_facility_list_words_need_context_when_they_are_english(
