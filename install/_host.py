@@ -116,10 +116,14 @@ class Host:
             return
         uid, gid = self.ids(True)
         top = self.path(absolute)
+        fixed = 0
         for path in [top, *top.rglob("*")]:
             info = path.lstat()
             if (info.st_uid, info.st_gid) != (uid, gid):
                 os.chown(path, uid, gid, follow_symlinks=False)
+                fixed += 1
+        if fixed:
+            self.note(f"gave {fixed} path(s) under {absolute} to {self.user}")
 
     def remove(self, absolute: str) -> None:
         """Remove a file or folder if present."""
@@ -241,7 +245,8 @@ def schema_version(database: Path) -> int:
 
     if not database.is_file():
         return 0
-    connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    # immutable: no -wal/-shm files appear (the service is stopped or the number is settled)
+    connection = sqlite3.connect(f"file:{database}?mode=ro&immutable=1", uri=True)
     try:
         row = connection.execute("SELECT max(version) FROM schema_migrations").fetchone()
     except sqlite3.OperationalError:
