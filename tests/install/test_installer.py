@@ -118,10 +118,10 @@ def tree(root: Path) -> list[tuple[str, str, int, int, int, str]]:
     return out
 
 
-def copy_root(source: Path, target: Path, *, without_venv: bool = False) -> Path:
-    """A copy of an installed root whose config names the copy's own paths."""
-    ignore = shutil.ignore_patterns(".venv") if without_venv else None
-    shutil.copytree(source, target, symlinks=True, ignore=ignore)
+def copy_root(source: Path, target: Path) -> Path:
+    """A copy of an installed root whose config names the copy's own paths (its venv's
+    scripts still run the original venv: the same installed code)."""
+    shutil.copytree(source, target, symlinks=True)
     config = target / "etc/appliance/appliance.toml"
     config.write_text(config.read_text().replace(str(source), str(target)))
     return target
@@ -134,7 +134,8 @@ def _owner(path: Path) -> tuple[int, int, int]:
 
 def test_fresh_install_lays_out_files_owners_and_modes(installed: Path) -> None:
     """Data dir 0700 and KEK 0600 owned by the service user, outside the data dir; config
-    readable by the service group only; every unit shipped; the intranet drop-in written."""
+    readable by the service group only; every unit shipped; the intranet drop-in written;
+    the venv runs its own installed copy of the code, not this checkout."""
     service = pwd.getpwnam(_service_user())
     svc = (service.pw_uid, service.pw_gid)
     root_uid = 0 if os.geteuid() == 0 else os.geteuid()
@@ -163,6 +164,12 @@ def test_fresh_install_lays_out_files_owners_and_modes(installed: Path) -> None:
     assert "tiny-adapter" in models["models"]
     state = json.loads((installed / "opt/appliance/INSTALLED.json").read_text())
     assert state["kek_store"] == "file" and state["version"]
+    where = subprocess.run(
+        [str(installed / "opt/appliance/.venv/bin/python"), "-I", "-c",
+         "import appliance; print(appliance.__file__)"],
+        capture_output=True, text=True, check=True, cwd=installed,
+    )  # fmt: skip
+    assert where.stdout.startswith(str(installed / "opt/appliance/.venv")), "not installed code"
 
 
 def test_second_run_changes_nothing(installed: Path, bundle: Bundle) -> None:
@@ -241,12 +248,11 @@ def _old_schema_data_dir(root: Path) -> None:
 def test_upgrade_across_a_schema_migration_saves_first_and_keeps_data(
     installed: Path, bundle: Bundle, tmp_path: Path
 ) -> None:
-    """--upgrade over a data dir at schema 4 (and a missing venv): a tar of the data dir at
-    version 4 (without the KEK) is saved first, the migration runs, the collection and the
-    KEK are kept, and the installed code (not this checkout) reads it."""
+    """--upgrade over a data dir at schema 4: a tar of the data dir at version 4 (without
+    the KEK) is saved first, the migration runs, the collection and the KEK are kept."""
     from appliance.store.migrations import LATEST_VERSION
 
-    root = copy_root(installed, tmp_path / "root", without_venv=True)
+    root = copy_root(installed, tmp_path / "root")
     kek_before = (root / "etc/appliance/keys/kek").read_bytes()
     _old_schema_data_dir(root)
     result = run_install(root, bundle, "--upgrade")
@@ -271,12 +277,6 @@ def test_upgrade_across_a_schema_migration_saves_first_and_keeps_data(
     assert [c["name"] for c in summary["collections"]] == ["kept-notes"]
     assert summary["audit"]["intact"] is True and summary["kek"]["inside_data_dir"] is False
     assert summary["format"]["schema_version"] == LATEST_VERSION
-    where = subprocess.run(
-        [str(root / "opt/appliance/.venv/bin/python"), "-I", "-c",
-         "import appliance; print(appliance.__file__)"],
-        capture_output=True, text=True, check=True, cwd=root,
-    )  # fmt: skip
-    assert where.stdout.startswith(str(root / "opt/appliance/.venv")), "not the installed code"
 
 
 def _schema(database: Path) -> int:
