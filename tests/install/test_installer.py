@@ -207,6 +207,27 @@ def test_tampered_or_wrongly_signed_bundle_is_refused(bundle: Bundle, tmp_path: 
     assert not root.exists() or not any(root.iterdir())
 
 
+def test_refusals_before_anything_is_written(
+    installed: Path, bundle: Bundle, tmp_path: Path
+) -> None:
+    """Every address as the intranet range, an upgrade with nothing installed, and another
+    version installed without --upgrade are refused with a remedy; nothing changes."""
+    empty = tmp_path / "empty"
+    everyone = run_install(empty, bundle, "--allow-cidr", "0.0.0.0/0")
+    assert everyone.returncode == 2 and "every address" in everyone.stderr
+    nothing = run_install(empty, bundle, "--upgrade")
+    assert nothing.returncode == 2 and "nothing is installed" in nothing.stderr
+    assert not empty.exists() or not any(empty.iterdir())
+    root = copy_root(installed, tmp_path / "root")
+    state_file = root / "opt/appliance/INSTALLED.json"
+    state = json.loads(state_file.read_text())
+    state_file.write_text(json.dumps({**state, "version": "0.0.1"}))
+    before = tree(root)
+    other = run_install(root, bundle)
+    assert other.returncode == 2 and "pass --upgrade" in other.stderr
+    assert tree(root) == before
+
+
 def test_openssl_fallback_checks_the_same_signature(bundle: Bundle) -> None:
     """Without python cryptography on the host, openssl verifies the signature, and refuses
     a changed message."""
