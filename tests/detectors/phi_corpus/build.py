@@ -110,7 +110,12 @@ def main() -> None:
         for document in parse_markup(HERE / name)
     ]
     tuning = [
-        d for name in ("dev3_notes.txt", "dev3_phi_free.txt") for d in parse_markup(HERE / name)
+        d for name in (
+            "dev3_notes.txt",
+            "dev3_phi_free.txt",
+            "dev4_notes.txt",
+            "dev4_phi_free.txt",
+        ) for d in parse_markup(HERE / name)
     ]
     write(HERE / "dev.jsonl", notes[0::2] + tuning)
     write(HERE / "test.jsonl", notes[1::2])
