@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from appliance.detectors.text_lexicon import STOP, Lexicon
+from appliance.detectors.text_lexicon import CLINICAL, STOP, Lexicon
 from appliance.detectors.text_places import PlaceRules
 from appliance.detectors.text_tokens import Span, token_key, tokenize
 from appliance.detectors.text_vocabulary import (
+    AFTER_TITLE,
     BY_VERBS,
     CREDENTIALS,
     EMPLOYED,
@@ -28,6 +29,7 @@ from appliance.detectors.text_vocabulary import (
     RELATIONS,
     ROLES,
     STRONG_LABELS,
+    SURE_TITLES,
     TITLES,
 )
 from appliance.domain.findings import FindingKind
@@ -50,6 +52,36 @@ class ContextScanner:
 class _Scan(PlaceRules):
     """The rules, in order, over one text's tokens."""
 
+    def _credential(self, k: int) -> bool:
+        """Token ``k`` is a credential written as one: ``MD``, ``RN``, ``PhD``."""
+        t = self.tokens[k]
+        return t.low in CREDENTIALS and (t.text.isupper() or t.low == "phd")
+
+    def _dotted_md(self, k: int) -> bool:
+        """Tokens ``k`` and ``k + 1`` spell ``M.D.`` (or ``R.N.``)."""
+        if k + 1 >= len(self.tokens) or self.gap(k) != ".":
+            return False
+        pair = self.tokens[k].text + self.tokens[k + 1].text
+        return pair in {"MD", "RN", "NP", "PA", "DO"}
+
+    def _title_name(self, i: int) -> bool:
+        """Token ``i`` is a title and the next word a name: ``dr. nguyen``, ``DR LONG``,
+        ``Dr. Street``; not ``per dr order``, ``ms intact``, ``mr 2+``."""
+        nxt = self.tokens[i + 1]
+        if not self.follows(i, allow=".") or nxt.low in STOP or nxt.low in TITLES:
+            return False
+        if nxt.low.isdigit():
+            return False
+        if nxt.low not in self.lex.english or self.lex.is_name(nxt.low):
+            return True
+        sure = self.tokens[i].low in SURE_TITLES or self.gap(i).strip() == "."
+        return (
+            sure
+            and nxt.low not in AFTER_TITLE
+            and nxt.low not in CLINICAL
+            and not nxt.low.endswith(("ed", "ing", "ly"))
+        )
+
     def run(self) -> Iterator[Span]:
         tokens, n = self.tokens, len(self.tokens)
         i = 0
@@ -57,13 +89,7 @@ class _Scan(PlaceRules):
             t = tokens[i]
             nxt = tokens[i + 1] if i + 1 < n else None
             # title + name: "dr. nguyen", "MR SMITH", "Dr. Helen Tran"
-            if (
-                t.low in TITLES
-                and nxt is not None
-                and self.follows(i, allow=".")
-                and (nxt.low not in STOP and nxt.low not in TITLES and not nxt.low.isdigit())
-                and not (nxt.low in self.lex.english and not self.lex.is_name(nxt.low))
-            ):
+            if t.low in TITLES and nxt is not None and self._title_name(i):
                 last = self.extend(i + 1, i + 1)
                 yield self.span(FindingKind.PERSON_NAME, i + 1, last, 0.9, "title")
                 i = last + 1
@@ -122,11 +148,20 @@ class _Scan(PlaceRules):
             # motion word + known place: "from milford", "lives in Quincy"
             if t.low in MOTION and nxt is not None and self.follows(i, allow=""):
                 strong = (
-                    t.low == "via"
+                    (t.low == "via" and not self.lex.is_english(nxt.low))
                     or (i > 0 and tokens[i - 1].low in MOVED)
                     or (t.low == "in" and self._street_end(i - 1))
                 )
-                place = self._known_facility(i + 1) or self._place(i + 1, strong)
+                ward = self._ward(i + 1) if t.low != "in" else None
+                if ward is not None:
+                    yield ward
+                    i += 2
+                    continue
+                place = (
+                    self._named_facility(i + 1)
+                    or self._known_facility(i + 1)
+                    or self._place(i + 1, strong)
+                )
                 if place is not None:
                     yield self.span(FindingKind.ADDRESS, i + 1, place, 0.75, "place")
                     i = place + 1
@@ -189,14 +224,39 @@ class _Scan(PlaceRules):
                     yield self.span(FindingKind.PERSON_NAME, i + 1, last, 0.7, "label")
                     i = last + 1
                     continue
-            # name, credential: "Jenna, RN", "Samuel Ortiz, MD"
+            # name (relation): "GRACE (DAUGHTER)", "kathy (wife)"
             if (
                 nxt is not None
-                and nxt.low in CREDENTIALS
-                and self.gap(i).strip() in {",", ""}
-                and (nxt.text.isupper() or nxt.low == "phd")
+                and nxt.low in RELATIONS
+                and self.gap(i).strip() == "("
                 and t.low not in STOP
-                and (self.unknown(t) or self.lex.is_name(t.low))
+                and self.name_shaped(t)
+                and (t.low in self.lex.first or self.lexical_name(t) or self.unknown(t))
+            ):
+                first = (
+                    i - 1 if i > 0 and self.joined(i - 1) and self.name_part(tokens[i - 1]) else i
+                )
+                yield self.span(FindingKind.PERSON_NAME, first, i, 0.8, "relation_after")
+                i += 2
+                continue
+            # name, credential: "Jenna, RN", "Samuel Ortiz, MD", "FILBERT BRIGHT, M.D."
+            if (
+                nxt is not None
+                and (self._credential(i + 1) or self._dotted_md(i + 1))
+                and self.gap(i).strip() in {",", ""}
+                and t.low not in STOP
+                and (
+                    self.unknown(t)
+                    or self.lex.is_name(t.low)
+                    or (  # a surname that is also a word, after a first name
+                        i > 0
+                        and self.joined(i - 1)
+                        and self.name_shaped(t)
+                        and t.low not in CLINICAL
+                        and tokens[i - 1].low in self.lex.first
+                        and tokens[i - 1].low not in STOP
+                    )
+                )
             ):
                 first = i
                 while (

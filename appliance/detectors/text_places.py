@@ -6,10 +6,13 @@ Each rule answers the last token of a place that starts (or ends) at a given tok
 
 from __future__ import annotations
 
+import re
+
 from appliance.detectors.text_lexicon import CLINICAL, STOP
-from appliance.detectors.text_tokens import TokenView
+from appliance.detectors.text_tokens import Span, TokenView
 from appliance.detectors.text_vocabulary import (
     FACILITY,
+    FACILITY_GENERIC,
     FACILITY_INNER,
     MOTION,
     NOT_EMPLOYER,
@@ -18,9 +21,69 @@ from appliance.detectors.text_vocabulary import (
     STREET_ENDS,
 )
 
+# A ward or building floor after its name: "from ellison 4", "TO FARR 6" (not "5 mg").
+_WARD_NUMBER = re.compile(
+    r"[ \t](\d{1,2})(?![\d./%:,\-])(?![ \t]*(?:mg|mcg|g|gm|kg|cc|ml|l|u|units?|meq|mmol|%|mm"
+    r"|cm|hrs?|hours?|min|mins|minutes?|days?|x|times|to|-|/|am|pm|liters?|lpm)\b)"
+)
+
+
+_AT_FROM = frozenset({"at", "from", "via"})
+# Facility words that are adjectives on their own: "free medical service", "adults living".
+_NOT_FACILITY_END = frozenset({"medical", "living", "healthcare"})
+_FACILITY_AS_ADJECTIVE = frozenset(
+    {"care", "staff", "note", "notes", "student", "students", "assessment", "services"}
+    | {"service", "team", "plan", "time", "needs", "supervision"}
+)
+
 
 class PlaceRules(TokenView):
     """Finds where a place name ends, on top of the token tests."""
+
+    def _named_facility(self, j: int) -> int | None:
+        """After a motion word, up to three words ending in a facility word, one of them a
+        proper name rather than a generic one (``to radius nursing``, ``at harbor health``,
+        ``via pro emergency ambulance``; not ``to cardiac rehab``, ``from nursing home``).
+        Returns the last token."""
+        tokens, proper = self.tokens, False
+        motion = tokens[j - 1].low
+        for k in range(j, min(j + 4, len(tokens))):
+            low = tokens[k].low
+            if k > j and proper and (low in FACILITY or (low == "health" and motion in _AT_FROM)):
+                while k + 1 < len(tokens) and tokens[k + 1].low in FACILITY and self.joined(k):
+                    k += 1
+                if tokens[k].low in _NOT_FACILITY_END:
+                    return None
+                if k + 1 < len(tokens) and self.joined(k):
+                    after = tokens[k + 1].low
+                    if after in {"home", "facility", "center", "centre"}:
+                        return k + 1  # "radius nursing home"
+                    if after in _FACILITY_AS_ADJECTIVE:
+                        return None  # "to provide nursing care"
+                return k
+            if low in STOP or low in CLINICAL or low in PLACE_STOP or low in MOTION:
+                return None
+            if not self.name_shaped(tokens[k]) or (k + 1 < len(tokens) and not self.joined(k)):
+                return None
+            if self.mixed and not (self.titled(tokens[k]) or tokens[k].text.isupper()):
+                return None  # in mixed-case text a name is capitalised: "in human health"
+            proper = proper or not (
+                low in FACILITY_INNER or low in FACILITY_GENERIC or low in FACILITY
+            )
+        return None
+
+    def _ward(self, j: int) -> Span | None:
+        """After a motion word, a ward or building and its floor: ``from ellison 4``,
+        ``TO FARR 6``: a proper word in no vocabulary, then a one- or two-digit number."""
+        t = self.tokens[j]
+        if len(t.low) < 4 or not self.name_shaped(t) or self.lex.is_vocabulary(t.low):
+            return None
+        if not (self.lex.is_name(t.low) or self.unknown(t) or t.low in self.lex.places):
+            return None
+        number = _WARD_NUMBER.match(self.text, t.end)
+        if number is None:
+            return None
+        return self.span_chars(t.start, number.end(1), 0.75, "ward")
 
     def _facility_start(self, i: int) -> int | None:
         """First token of the proper name before the facility word at ``i``, if any."""
@@ -30,7 +93,7 @@ class PlaceRules(TokenView):
             if prev.low in FACILITY_INNER:
                 first -= 1
                 continue
-            if prev.low in STOP or prev.low in PLACE_STOP:
+            if prev.low in STOP or prev.low in PLACE_STOP or prev.low in MOTION:
                 break
             if prev.low in self.lex.places or self.lex.is_name(prev.low) or self.unknown(prev):
                 first -= 1

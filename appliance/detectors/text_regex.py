@@ -171,6 +171,59 @@ def context_month_day(text: str, start: int, end: int) -> bool:
     return not NOT_DATE_CONTEXT.search(text[max(0, start - 40) : start])
 
 
+def date_range(text: str, start: int, end: int) -> bool:
+    """The second month/day of a range (``10/3 - 10/9``) when the first is a date: no
+    setting word or setting change before it (``ps 10/5 -> 8/5`` stays text)."""
+    if not month_day(text, start, end) or NOT_DATE_AFTER.match(text[end : end + 12]):
+        return False
+    first = _RANGE_START.search(text[max(0, start - 30) : start])
+    if first is None:
+        return False
+    begin = start - len(first.group())
+    if text[begin : begin + 6] == "[DATE]":
+        return True
+    before = text[max(0, begin - 40) : begin]
+    return not (NOT_DATE_BEFORE.search(before[-24:]) or NOT_DATE_CONTEXT.search(before))
+
+
+_RANGE_START = re.compile(r"(?:\d{1,2}/\d{1,2}(?:/\d{2,4})?|\[DATE\])[ \t]{0,2}\S{1,7}[ \t]{0,2}$")
+# Around a year-shaped number: a fluid balance, a volume or a time ("in 2000 out 1500").
+_NOT_YEAR_BEFORE = re.compile(
+    r"(?i:\b(?:i/o|i&o|intake|output|total|net|uop|tf|ivf|fluids?|bal(?:ance)?|ck|cks|bnp"
+    r"|ldh|plt|plts|wbc|ast|alt|alk|amylase|lipase|ferritin|fibrinogen|d-?dimer|trig|chol"
+    r"|weight|wt|vol|volume|kcal|cal|calories|at|@|by|until|till|since|from|starting)\W{0,3}"
+    r"(?:\w+\W{1,3}){0,1}$)"
+)
+_NOT_YEAR_AFTER = re.compile(
+    r"(?i:^\s*(?:out|cc|ml|l\b|mg|mcg|g\b|units?|kcal|cal|hrs?\b|h\b|/|-|\+|%|am\b|pm\b"
+    r"|tonight|this|today|o'?clock|hours?))"
+)
+
+
+def year_not_time(text: str, start: int, end: int) -> bool:
+    """A year, not a 24-hour time (``since 2000``, ``at 1930``) nor a volume or a lab value
+    (``in 1985 out 900``, ``ck 1980``): years that could be times (minutes under 60) need
+    a year word before them and no time or fluid word around."""
+    value = text[start:end]
+    if NOT_YEAR_AFTER_MATCH(text[end : end + 12]):
+        return False
+    if value.startswith("'"):
+        return True
+    minutes = int(value[2:])
+    before = text[max(0, start - 30) : start]
+    if minutes >= 60:
+        return not _NOT_YEAR_BEFORE_LAB.search(before)
+    return minutes % 15 != 0 and not _NOT_YEAR_BEFORE.search(before)
+
+
+NOT_YEAR_AFTER_MATCH = _NOT_YEAR_AFTER.match
+_NOT_YEAR_BEFORE_LAB = re.compile(
+    r"(?i:\b(?:i/o|i&o|intake|output|total|net|uop|tf|ivf|fluids?|bal(?:ance)?|ck|cks|bnp"
+    r"|ldh|plt|plts|wbc|ast|alt|alk|amylase|lipase|ferritin|fibrinogen|d-?dimer|trig|chol"
+    r"|weight|wt|vol|volume|kcal|cal|calories)\W{0,3}$|\b(?:i/o|i&o|intake)\b)"
+)
+
+
 AGE = r"(?P<v>9\d|1[01]\d)"
 CITY_AFTER = r"(?:,\s+[A-Z][a-z]+(?:[ \-][A-Z][a-z]+){0,2}(?![a-z]))?"
 ADDRESS_ENDS = r"(?=\s*(?:\d{5}|[,.;:)\]]|\s(?:and|or|with|for|in|on|at|to)\b|$))"
@@ -199,17 +252,19 @@ def street_words(text: str, start: int, end: int) -> bool:
 
 
 def has_name_word(text: str, start: int, end: int) -> bool:
-    """Some word of the value is a name or an unknown word, not all English or clinical."""
+    """Some word of the value is a name or an unknown word, not all English or clinical
+    (nor a disease named by a surname, ``PARKINSON'S``)."""
     from appliance.detectors.text_lexicon import lexicon
+    from appliance.detectors.text_vocabulary import EPONYMS
 
     lex = lexicon()
-    words = re.findall(r"[A-Za-z]+", text[start:end])
-    return any(
-        not lex.is_vocabulary(w.lower())
-        and (lex.is_name(w.lower()) or not lex.is_common(w.lower()))
-        for w in words
-        if len(w) > 1
-    )
+    for word, possessive in re.findall(r"([A-Za-z]+)(['’][sS]\b)?", text[start:end]):
+        low = word.lower()
+        if len(low) < 2 or (possessive and low in EPONYMS):
+            continue
+        if not lex.is_vocabulary(low) and (lex.is_name(low) or not lex.is_common(low)):
+            return True
+    return False
 
 
 def digits_between(low: int, high: int) -> Callable[[str, int, int], bool]:
