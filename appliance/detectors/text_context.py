@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 from appliance.detectors.text_lexicon import CLINICAL, STOP, Lexicon
 from appliance.detectors.text_places import PlaceRules
-from appliance.detectors.text_tokens import Span, token_key, tokenize
+from appliance.detectors.text_tokens import Span, Token, token_key, tokenize
 from appliance.detectors.text_vocabulary import (
     AFTER_TITLE,
     BY_VERBS,
@@ -28,6 +28,7 @@ from appliance.detectors.text_vocabulary import (
     MOVED,
     RELATIONS,
     ROLES,
+    SERVICES,
     STRONG_LABELS,
     SURE_TITLES,
     TITLES,
@@ -52,6 +53,17 @@ class ContextScanner:
 class _Scan(PlaceRules):
     """The rules, in order, over one text's tokens."""
 
+    def _relation_name(self, cand: Token) -> bool:
+        """A word after a relation word that names the relative: a first name, a lexicon
+        name, or a word in no vocabulary (capitalised where the text is mixed case)."""
+        if cand.low in STOP or cand.low in RELATIONS:
+            return False
+        if cand.low in self.lex.first or self.lexical_name(cand):
+            return True
+        if not (self.unknown(cand) and self.name_shaped(cand) and len(cand.low) >= 3):
+            return False
+        return not self.mixed or self.titled(cand) or cand.text.isupper()
+
     def _credential(self, k: int) -> bool:
         """Token ``k`` is a credential written as one: ``MD``, ``RN``, ``PhD``."""
         t = self.tokens[k]
@@ -62,7 +74,9 @@ class _Scan(PlaceRules):
         if k + 1 >= len(self.tokens) or self.gap(k) != ".":
             return False
         pair = self.tokens[k].text + self.tokens[k + 1].text
-        return pair in {"MD", "RN", "NP", "PA", "DO"}
+        return pair.upper() in {"MD", "RN", "NP", "PA", "DO"} and (
+            self.text[self.tokens[k + 1].end : self.tokens[k + 1].end + 1] == "."
+        )
 
     def _title_name(self, i: int) -> bool:
         """Token ``i`` is a title and the next word a name: ``dr. nguyen``, ``DR LONG``,
@@ -94,23 +108,28 @@ class _Scan(PlaceRules):
                 yield self.span(FindingKind.PERSON_NAME, i + 1, last, 0.9, "title")
                 i = last + 1
                 continue
-            # relation + first name: "daughter kathy", "WIFE MARTHA", "son, Michael"
+            # relation + first name: "daughter kathy", "WIFE MARTHA", "son, Michael",
+            # "daughter in law joy", "sons kieran and finbar"
             if t.low in RELATIONS and nxt is not None:
                 j = i + 1
                 if nxt.low in {"is", "named"} and j + 1 < n:
                     j += 1
-                cand = tokens[j]
-                if (
-                    self.follows(j - 1, allow=",:(-")
-                    and cand.low not in STOP
-                    and (
-                        cand.low in self.lex.first
-                        or self.lexical_name(cand)
-                        or (self.titled(cand) and self.unknown(cand))
-                    )
-                ):
+                elif nxt.low == "in" and j + 2 < n and tokens[j + 1].low == "law":
+                    j += 2
+                if self.follows(j - 1, allow=",:(-") and self._relation_name(tokens[j]):
                     last = self.extend(j, j)
                     yield self.span(FindingKind.PERSON_NAME, j, last, 0.85, "relation")
+                    # "... and finbar": a second name joined to the first
+                    while (
+                        last + 2 < n
+                        and tokens[last + 1].low in {"and", "&"}
+                        and self.joined(last)
+                        and self.joined(last + 1)
+                        and self._relation_name(tokens[last + 2])
+                    ):
+                        j = last + 2
+                        last = self.extend(j, j)
+                        yield self.span(FindingKind.PERSON_NAME, j, last, 0.8, "relation")
                     i = last + 1
                     continue
             # a listed facility, health system or region: "mgh", "AT KINDRED", "cape cod"
@@ -201,6 +220,20 @@ class _Scan(PlaceRules):
                 last = self.extend(i + 1, i + 1)
                 yield self.span(FindingKind.PERSON_NAME, i + 1, last, 0.75, "role")
                 i = last + 1
+                continue
+            # role or service, then a name in brackets: "sw (hollis)", "NUTRITION (DEIRDRE)"
+            if (
+                (t.low in ROLES or t.low in SERVICES)
+                and nxt is not None
+                and self.gap(i).strip() == "("
+                and self.gap(i + 1).strip().startswith(")")
+                and nxt.low not in STOP
+                and nxt.low not in CLINICAL
+                and self.name_shaped(nxt)
+                and (nxt.low in self.lex.first or nxt.low in self.lex.last or self.unknown(nxt))
+            ):
+                yield self.span(FindingKind.PERSON_NAME, i + 1, i + 1, 0.75, "role")
+                i += 2
                 continue
             # label + name: "dictated by: Samuel Ortiz", "PCP: Dr ..."
             if t.low in LABELS and nxt is not None and self.follows(i, allow=":-,"):

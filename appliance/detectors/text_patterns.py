@@ -211,8 +211,8 @@ PATTERNS: tuple[TextPattern, ...] = (
         K.AGE_OVER_89,
         c(
             r"(?i:\b(?:turned|turns|turning|will\s+be|celebrat\w{0,5}(?:\s+(?:his|her))?)\s+)"
-            r"(?P<v>9\d|1[01]\d)\b(?!\s*(?:[%/\-\d]|\.\d|(?:mg|kg|lbs?|cc|ml|bpm|degrees?|[fcl]"
-            r"|cm|mm|units?|percent|mmhg|over|x|minutes?|mins?|seconds?|sec|%)\b))"
+            r"(?P<v>9\d|1[01]\d)\b(?i:(?!\s*(?:[%/\-\d]|\.\d|(?:mg|kg|lbs?|cc|ml|bpm|degrees?|[fcl]"
+            r"|cm|mm|units?|percent|mmhg|over|x|minutes?|mins?|seconds?|sec|%)\b)))"
         ),
         0.75,
     ),

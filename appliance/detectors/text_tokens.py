@@ -122,6 +122,7 @@ class TokenView:
         t = self.tokens[i]
         return (
             self.titled(t)
+            and not self.possessive_eponym(t)
             and self.lex.is_name(t.low)
             and not self.lex.is_vocabulary(t.low)
             and not self.sentence_start(i)

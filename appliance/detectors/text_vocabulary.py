@@ -26,7 +26,11 @@ RELATIONS = words(
     "daughter son wife husband sister brother mother father mom dad niece nephew grandson"
     " granddaughter grandaughter grandmother grandfather aunt uncle cousin friend neighbor"
     " neighbour spouse partner fiance fiancee boyfriend girlfriend stepdaughter stepson"
-    " sil dil dtr hcp nok proxy guardian caregiver"
+    " sil dil dtr hcp nok proxy guardian caregiver sons daughters sisters brothers grandsons"
+    " granddaughters grandchildren grandchild nieces nephews friends son-in-law"
+    " daughter-in-law sister-in-law brother-in-law mother-in-law father-in-law stepmother"
+    " stepfather stepsister stepbrother godson goddaughter great-grandson"
+    " great-granddaughter fiancé ex-wife ex-husband"
 )
 LABELS = words(
     "by name pcp attending surgeon assistant pathologist radiologist resident fellow"
@@ -65,7 +69,16 @@ EPONYMS = words(
     " pott colles boerhaave mallory virchow beck cheyne horner trousseau chvostek murphy"
     " homan homans kernig brudzinski babinski romberg tinel phalen lhermitte osler janeway"
 )
-ROLES = words("md np pa rn resident attending fellow intern nurse cna")
+ROLES = words(
+    "md np pa rn resident attending fellow intern nurse cna sw rt chaplain interpreter"
+    " nutritionist dietitian dietician pharmacist lpn pca sitter therapist phlebotomist"
+)
+# Services and disciplines that name their member in brackets: "nutrition (deirdre)".
+SERVICES = words(
+    "pt ot slp speech swallow nutrition cm mgmt management rehab pharmacy phlebotomy psych"
+    " psychiatry renal gi surgery ortho neuro nsgy cards cardiology ep ir id onc ethics"
+    " palliative hospice transport security admitting registration"
+)
 BY_VERBS = words(
     "signed dictated seen read reviewed written entered transcribed approved cosigned"
     " examined evaluated interpreted referred performed paged accompanied visited authored"
