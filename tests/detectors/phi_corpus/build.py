@@ -117,6 +117,7 @@ def main() -> None:
             "dev3_phi_free.txt",
             "dev4_notes.txt",
             "dev4_phi_free.txt",
+            "dev5_notes.txt",
         )
         for d in parse_markup(HERE / name)
     ]
