@@ -169,6 +169,7 @@ class _Scan(PlaceRules):
                 strong = (
                     (t.low == "via" and not self.lex.is_english(nxt.low))
                     or (i > 0 and tokens[i - 1].low in MOVED)
+                    or (t.low in {"from", "in"} and i - 1 == self.last_name)
                     or (t.low == "in" and self._street_end(i - 1))
                 )
                 ward = self._ward(i + 1) if t.low != "in" else None

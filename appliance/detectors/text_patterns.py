@@ -113,7 +113,9 @@ PATTERNS: tuple[TextPattern, ...] = (
         c(
             r"(?i:\b(?:on|since|from|until|through|dated|dos|dob|admitted|discharged|seen|born"
             r"|scheduled for|due|by|before|after|returns?|return on|expected|began|started"
-            r"|date of birth|date of service|d\.o\.b\.?)\s*:?)\s*(?P<v>\d{1,2}[/\-.]\d{1,2}"
+            r"|date of birth|date of service|d\.o\.b\.?|visit|visiting|appt|appointment|f/u"
+            r"|follow[- ]?up|as of|starting|planned|transferred|arrived|died|expired|readmitted"
+            r"|placed|performed|dx'?d|diagnosed)\s*:?)\s*(?P<v>\d{1,2}[/\-.]\d{1,2}"
             r"(?:[/\-.]\d{2,4})?|\d{8})\b(?![/\-.]\d)"
         ),
         0.7,
@@ -154,6 +156,17 @@ PATTERNS: tuple[TextPattern, ...] = (
         c(r"(?<=[A-Za-z][ \t])(?P<v>19[6-9]\d|20[6-9]\d)\b(?![/.\-:]\d)"),
         0.5,
         year_not_time,
+    ),
+    TextPattern(
+        "date_ordinal_day",
+        K.DATE,
+        c(
+            r"(?i:\b(?:on|since|until|till|by|before|after|through|from|of)\s+the\s+"
+            r"(?P<v>(?:[12]?\d|3[01])(?:st|nd|rd|th))\b(?!\s*(?:time|times|day|days|dose|doses"
+            r"|attempt|attempts|floor|fl|degree|rib|ribs|ics|intercostal|finger|toe|trimester"
+            r"|percentile|cycle|round|line|week|weeks|hour|hours|grade|generation|try|level|of)\b))"
+        ),
+        0.6,
     ),
     TextPattern(
         "date_holiday",
@@ -214,6 +227,30 @@ PATTERNS: tuple[TextPattern, ...] = (
             r"(?P<v>9\d|1[01]\d)\b(?i:(?!\s*(?:[%/\-\d]|\.\d|(?:mg|kg|lbs?|cc|ml|bpm|degrees?|[fcl]"
             r"|cm|mm|units?|percent|mmhg|over|x|minutes?|mins?|seconds?|sec|%)\b)))"
         ),
+        0.75,
+    ),
+    TextPattern(
+        "age_words",
+        K.AGE_OVER_89,
+        c(
+            r"(?i:(?:\b(?:is|aged?|age\s+of|turned|turns)\s+)(?P<v>(?:ninety|one\s+hundred)"
+            r"(?:[\s\-](?:one|two|three|four|five|six|seven|eight|nine))?)\b(?!\s*(?:percent|%)))"
+        ),
+        0.75,
+    ),
+    TextPattern(
+        "age_words_years",
+        K.AGE_OVER_89,
+        c(
+            r"(?i:\b(?P<v>(?:ninety|one\s+hundred)(?:[\s\-](?:one|two|three|four|five|six|seven"
+            r"|eight|nine))?)[\s\-]+(?:years?|yrs?|y/?o)\b)"
+        ),
+        0.8,
+    ),
+    TextPattern(
+        "age_apposition",
+        K.AGE_OVER_89,
+        c(r"(?i:\b(?:pt|patient|she|he|mr\.?|mrs\.?|ms\.?)\s*,\s*)(?P<v>9\d|1[01]\d)\s*,"),
         0.75,
     ),
     TextPattern(

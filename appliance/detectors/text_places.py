@@ -179,7 +179,12 @@ class PlaceRules(TokenView):
             if k > j and not self.joined(k - 1):
                 break
             phrase = f"{phrase} {tokens[k].low}".strip()
-            if phrase in self.lex.places and phrase not in PLACE_STOP and phrase not in STOP:
+            if (
+                phrase in self.lex.places
+                and phrase not in PLACE_STOP
+                and phrase not in STOP
+                and phrase not in self.lex.broad
+            ):
                 best = k
         if best is None:
             return self._unknown_place(j) if strong or tokens[j - 1].low in {"from", "at"} else None

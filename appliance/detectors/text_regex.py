@@ -132,7 +132,7 @@ NOT_DATE_BEFORE = re.compile(
 )
 NOT_DATE_AFTER = re.compile(
     r"(?i:^\s*(?:tabs?|tablets?|caps?|capsules?|strength|murmur|pain|of|dose|ns|normal|cup"
-    r"|teaspoons?|tsp|tbsp|inch|in\b|cm|mm|ml|mg|units?|scale|score|ratio|pos|neg|x\b|%"
+    r"|teaspoons?|tsp|tbsp|inch|in\b(?!\s+(?:the|clinic|office|am|pm)\b)|cm|mm|ml|mg|units?|scale|score|ratio|pos|neg|x\b|%"
     r"|left|right|bilat\w*|upper|lower|ble|bue|lle|rle|lue|rue|le\b|ue\b|extremit\w*|peep"
     r"|fio2|ps\b|cpap|with\s+peep|systems?|sem\b|murmur|lymph|nodes?|ln\b|ros\b|review"
     r"|positive|negative|pos\b|neg\b|cores?|months?\b|weeks?\b|days?\b|years?\b|hours?\b"
@@ -144,7 +144,8 @@ def bare_month_day(text: str, start: int, end: int) -> bool:
     if not month_day(text, start, end) or text[start:end].endswith("/10"):
         return False  # n/10 on its own is a pain or severity score
     month, day = (int(p) for p in text[start:end].split("/"))
-    if (day == 5 and month <= 5) or month < day <= 4 or month == day <= 4:
+    padded = text[start:end].split("/")[1].startswith("0")  # "2/05": a date, not 2/5
+    if not padded and ((day == 5 and month <= 5) or month < day <= 4 or month == day <= 4):
         return False  # muscle strength (4/5, 5/5) and fractions (1/2, 3/4, 2/2)
     before, after = text[max(0, start - 24) : start], text[end : end + 12]
     if NOT_DATE_BEFORE.search(before) or NOT_DATE_AFTER.match(after):

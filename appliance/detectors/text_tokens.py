@@ -72,6 +72,8 @@ class TokenView:
         # In lower-case text a capitalised word stands out all the more ("pt's wife Jane Doe"
         # in a lower-case note, or "patient_name: Jane Doe" among lower-case field names).
         self.case_tells = style != "upper"
+        self.last_name = -1
+        """Index of the last token of the latest person name found ("son art FROM ...")."""
 
     # --- token tests -----------------------------------------------------------------
     def gap(self, i: int) -> str:
@@ -167,8 +169,10 @@ class TokenView:
         return last
 
     def span(self, kind: FindingKind, first: int, last: int, score: float, rule: str) -> Span:
-        if kind is FindingKind.PERSON_NAME and self.signed(last):
-            score = max(score, 0.85)
+        if kind is FindingKind.PERSON_NAME:
+            self.last_name = last
+            if self.signed(last):
+                score = max(score, 0.85)
         return Span(kind, self.tokens[first].start, self.tokens[last].end, score, rule)
 
     def span_chars(self, start: int, end: int, score: float, rule: str) -> Span:

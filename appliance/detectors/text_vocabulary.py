@@ -88,7 +88,7 @@ MOVED = words(
     "lives live living resides reside transferred transfer xfer xfered moved arrived amb"
     " ambulance brought flown came home visiting visit driving drove flew traveled"
     " travelled admitted admit readmitted discharged returned returning sent transported"
-    " taken referred received rec'd recd"
+    " taken referred received rec'd recd called calling coming driving flying here"
 )
 STREET_ENDS = words(
     "street st avenue ave road rd boulevard blvd lane ln drive dr court ct circle cir way"

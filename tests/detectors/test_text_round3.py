@@ -43,6 +43,13 @@ CLASSES = [
     ("Hx of cad. 92M admitted w/ uti.", "92", "age_over_89"),
     ("Pt turned 100 last month, family visiting.", "100", "age_over_89"),
     ("Mrn at outside hosp B4471902 per records.", "B4471902", "medical_record_number"),
+    ("Sister June called from Hull this morning.", "Hull", "address"),
+    ("Son Ezekiel from Shrewsbury here overnight.", "Shrewsbury", "address"),
+    ("Admitted on the 15th, intubated the next day.", "15th", "date"),
+    ("Pt is ninety-one and lives alone.", "ninety-one", "age_over_89"),
+    ("The pt, 95, is hard of hearing.", "95", "age_over_89"),
+    ("S/p cabg 2/05 at an outside hospital.", "2/05", "date"),
+    ("Family to visit 5/5 in the afternoon.", "5/5", "date"),
 ]
 # Clinical text that must not be flagged, in every case style.
 CLINICAL = [
@@ -58,6 +65,8 @@ CLINICAL = [
     "Walked 100 feet, 2 units prbc per dr, 12 st reviewed.",
     "Dilt from 10 to 5 mg/hr, levo from 8 to 4.",
     "Will be 90 minutes late, sbp goal will be 90-100.",
+    "Sister called from Florida, pt moved on the 3rd floor for the 2nd time.",
+    "Strength 4/5 on the left, pt is ninety percent better.",
 ]
 
 
