@@ -37,6 +37,8 @@ from appliance.domain.findings import FindingKind
 
 __all__ = ["ContextScanner", "Span"]
 
+_LOWER_CREDENTIALS = frozenset({"rn", "md", "np", "lpn", "cna", "msw", "lcsw"})
+
 
 class ContextScanner:
     """Finds person names and places in one text (see the module docstring)."""
@@ -65,9 +67,13 @@ class _Scan(PlaceRules):
         return not self.mixed or self.titled(cand) or cand.text.isupper()
 
     def _credential(self, k: int) -> bool:
-        """Token ``k`` is a credential written as one: ``MD``, ``RN``, ``PhD``."""
+        """Token ``k`` is a credential written as one: ``MD``, ``RN``, ``PhD``; in a
+        lower-case note also ``rn``, ``md``, ``np`` (not ``do``, ``pa``)."""
         t = self.tokens[k]
-        return t.low in CREDENTIALS and (t.text.isupper() or t.low == "phd")
+        if t.low not in CREDENTIALS:
+            return False
+        lower_note = self.case_tells and not self.mixed
+        return t.text.isupper() or t.low == "phd" or (lower_note and t.low in _LOWER_CREDENTIALS)
 
     def _dotted_md(self, k: int) -> bool:
         """Tokens ``k`` and ``k + 1`` spell ``M.D.`` (or ``R.N.``)."""
@@ -182,7 +188,7 @@ class _Scan(PlaceRules):
                     or self._known_facility(i + 1)
                     or self._place(i + 1, strong)
                 )
-                if place is not None:
+                if place is not None and not self.signed(place):  # "to Hope, RN"
                     yield self.span(FindingKind.ADDRESS, i + 1, place, 0.75, "place")
                     i = place + 1
                     continue

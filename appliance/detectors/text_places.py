@@ -29,6 +29,11 @@ _WARD_NUMBER = re.compile(
 
 
 _AT_FROM = frozenset({"at", "from", "via"})
+# Words that end the name of a residence or home after a motion word: "at briarwood village".
+_NAMED_ENDS = frozenset(
+    {"village", "estates", "gardens", "commons", "residence", "residences", "towers"}
+    | {"pavilion", "lodge", "inn", "apartments", "apts"}
+)
 # Facility words that are adjectives on their own: "free medical service", "adults living".
 _NOT_FACILITY_END = frozenset({"medical", "living", "healthcare"})
 _FACILITY_AS_ADJECTIVE = frozenset(
@@ -49,7 +54,15 @@ class PlaceRules(TokenView):
         motion = tokens[j - 1].low
         for k in range(j, min(j + 4, len(tokens))):
             low = tokens[k].low
-            if k > j and proper and (low in FACILITY or (low == "health" and motion in _AT_FROM)):
+            if (
+                k > j
+                and proper
+                and (
+                    low in FACILITY
+                    or low in _NAMED_ENDS
+                    or (low == "health" and motion in _AT_FROM)
+                )
+            ):
                 while k + 1 < len(tokens) and tokens[k + 1].low in FACILITY and self.joined(k):
                     k += 1
                 if tokens[k].low in _NOT_FACILITY_END:

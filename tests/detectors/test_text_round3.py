@@ -50,6 +50,9 @@ CLASSES = [
     ("The pt, 95, is hard of hearing.", "95", "age_over_89"),
     ("S/p cabg 2/05 at an outside hospital.", "2/05", "date"),
     ("Family to visit 5/5 in the afternoon.", "5/5", "date"),
+    ("Report given to Hope, RN at 0700.", "Hope", "person_name"),
+    ("Lives at Briarwood Village with her husband.", "Briarwood Village", "address"),
+    ("Follow up at the VA in two weeks.", "VA", "address"),
 ]
 # Clinical text that must not be flagged, in every case style.
 CLINICAL = [
@@ -67,6 +70,8 @@ CLINICAL = [
     "Will be 90 minutes late, sbp goal will be 90-100.",
     "Sister called from Florida, pt moved on the 3rd floor for the 2nd time.",
     "Strength 4/5 on the left, pt is ninety percent better.",
+    "Need to do a cxr, pa and lateral, md aware, rn to call.",
+    "Va 20/40 right eye. Plan to provide nursing care at home.",
 ]
 
 
