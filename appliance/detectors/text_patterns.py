@@ -8,6 +8,7 @@ identifiers score high; bare formats score lower. The fragments live in ``text_r
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from appliance.detectors.text_patterns_ids import IDENTIFIERS
 from appliance.detectors.text_regex import (
@@ -30,7 +31,7 @@ from appliance.detectors.text_regex import (
 )
 from appliance.domain.findings import FindingKind as K
 
-PATTERNS: tuple[TextPattern, ...] = (
+_PATTERNS: tuple[TextPattern, ...] = (
     # --- names: titles, credentials, relationship and label context ---------------------
     TextPattern(
         "name_label",
@@ -303,4 +304,73 @@ PATTERNS: tuple[TextPattern, ...] = (
     ),
     TextPattern("phone_us", K.PHONE_NUMBER, c(rf"(?<![\w\-./])(?P<v>{PHONE})(?![\w\-])"), 0.5),
     *IDENTIFIERS,
+)
+
+# The keywords without one of which a pattern cannot match (``TextPattern.needs``): every
+# alternative of the pattern's keyword part is covered by one of these substrings.
+NEEDS: dict[str, tuple[str, ...]] = {
+    "fax": ("fax", "facsimile", "fx"),
+    "pager": ("page", "pgr", "beep", "bpr", "ext", "#"),
+    "extension_internal": ("x",),
+    "phone_intl": ("+",),
+    "ssn_keyed": ("ss", "soc"),
+    "ssn_bare": ("-",),
+    "email": ("@",),
+    "url_scheme": ("://",),
+    "url_www": ("www",),
+    "ipv6": (":",),
+    "mac": (":", "-"),
+    "mrn_loose": ("mrn", "medical record", "unit"),
+    "health_plan": (
+        *("health", "insur", "member", "subscriber", "policy", "beneficiary", "medicare"),
+        *("medicaid", "hicn", "mbi", "payer", "group", "plan", "coverage", "hmo", "ppo"),
+    ),
+    "account": (
+        *("account", "acct", "a/c", "checking", "savings", "card", "iban", "invoice"),
+        *("guarantor", "billing", "routing", "bank", "har"),
+    ),
+    "license": (
+        *("driver", "lic", "dl", "cert", "dea", "npi", "permit", "passport", "state id"),
+        *("id card", "badge", "registration", "board"),
+    ),
+    "vehicle_keyed": ("vin", "vehicle", "plate", "car", "truck", "motorcycle", "tag"),
+    "device_keyed": (
+        *("serial", "s/n", "sn", "udi", "imei", "device", "asset", "implant", "pacemaker"),
+        *("defibrillator", "icd", "pump", "stimulator", "hearing aid", "monitor", "sensor"),
+        *("transmitter", "glucometer", "cgm", "lvad", "generator", "lead"),
+    ),
+    "udi_gs1": ("(01)",),
+    "udi_hibcc": ("+",),
+    "other_id": (
+        *("encounter", "claim", "specimen", "accession", "acc#", "requisition", "biometric"),
+        *("fingerprint", "voiceprint", "retina", "iris scan", "employee", "student"),
+        *("tracking", "donor", "unos", "itin", "ein", "tax", "prior auth", "referral"),
+        *("voucher", "wristband", "csn", "fin", "ref", "confirmation", "auth", "visit"),
+        *("case", "order", "study", "subject", "participant", "research", "enrollment"),
+        *("template", "ticket", "transplant", "prescription", "rx", "barcode", "bracelet"),
+        *("lab", "sample", "kit", "record locator"),
+    ),
+    "zip_keyed": ("zip", "postal", "postcode"),
+    "po_box": ("box",),
+    "street_any_case": ("liv", "resid", "address", "located", "home"),
+    "route": ("route", "rte", "interstate", "highway", "hwy"),
+    "date_holiday": (
+        *("christmas", "xmas", "thanksgiving", "easter", "new year", "memorial day"),
+        *("labor day", "independence day", "july 4th", "fourth of july", "halloween"),
+        *("hanukkah", "chanukah", "passover", "ramadan", "yom kippur", "rosh hashanah"),
+        *("valentine", "patrick", "mother", "father", "veterans day", "columbus day"),
+        *("presidents", "martin luther king", "mlk day"),
+    ),
+    "date_month_alone": (
+        *("january", "february", "march", "april", "may", "june", "july", "august"),
+        *("september", "october", "november", "december"),
+    ),
+    "age_decade": ("his", "her", "their", "genarian", "centenarian"),
+    "age_words": ("ninety", "hundred"),
+    "age_words_years": ("ninety", "hundred"),
+    "age_label": ("age",),
+    "age_turns": ("turn", "will", "celebrat"),
+}
+PATTERNS: tuple[TextPattern, ...] = tuple(
+    replace(p, needs=NEEDS[p.name]) if p.name in NEEDS else p for p in _PATTERNS
 )

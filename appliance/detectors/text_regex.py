@@ -26,9 +26,22 @@ class TextPattern:
     score: float
     validate: Callable[[str, int, int], bool] | None = None
     """Called with the whole text and the value's span; False drops the match."""
+    needs: tuple[str, ...] = ()
+    """Lower-case strings of which the text must hold one for the pattern to match at all
+    (its keywords): a substring test on the case-folded text skips the regex on most texts.
+    Case folding maps every character that ``re.IGNORECASE`` matches to a letter onto that
+    letter (``ſ`` to ``s``, the Kelvin sign to ``k``), so the test never skips a match."""
 
-    def finditer(self, text: str) -> Iterator[tuple[int, int, float]]:
-        """``(start, end, score)`` of every valid match in ``text``."""
+    def finditer(
+        self, text: str, low: str | None = None, *, gate: bool = True
+    ) -> Iterator[tuple[int, int, float]]:
+        """``(start, end, score)`` of every valid match in ``text`` (``low``: the text
+        case-folded, if the caller has it; ``gate=False`` runs the regex even when no
+        keyword is present, as the linear-time test does)."""
+        if gate and self.needs:
+            low = text.casefold() if low is None else low
+            if not any(word in low for word in self.needs):
+                return
         for match in self.regex.finditer(text):
             start, end = match.span("v") if "v" in self.regex.groupindex else (-1, -1)
             if start < 0:
