@@ -66,6 +66,12 @@ class _Scan(PlaceRules):
             return False
         return not self.mixed or self.titled(cand) or cand.text.isupper()
 
+    def _after_report(self, i: int) -> bool:
+        """Token ``i`` (``to``/``from``) follows ``report`` (``report given to``, ``REPORT
+        CALLED TO``, ``report from``): a nurse's name comes next."""
+        before = [t.low for t in self.tokens[max(0, i - 2) : i]]
+        return "report" in before
+
     def _credential(self, k: int) -> bool:
         """Token ``k`` is a credential written as one: ``MD``, ``RN``, ``PhD``; in a
         lower-case note also ``rn``, ``md``, ``np`` (not ``do``, ``pa``)."""
@@ -244,15 +250,17 @@ class _Scan(PlaceRules):
                 continue
             # label + name: "dictated by: Samuel Ortiz", "PCP: Dr ..."
             if t.low in LABELS and nxt is not None and self.follows(i, allow=":-,"):
-                strong = t.low in STRONG_LABELS and (
-                    t.low != "by" or (i > 0 and tokens[i - 1].low in BY_VERBS)
-                )
+                strong = (
+                    t.low in STRONG_LABELS
+                    and (t.low != "by" or (i > 0 and tokens[i - 1].low in BY_VERBS))
+                ) or (t.low in {"to", "from"} and self._after_report(i))
                 if (
                     nxt.low not in STOP
+                    and nxt.low not in CLINICAL
                     and self.name_shaped(nxt)
                     and (
                         self.lexical_name(nxt)
-                        or (strong and self.unknown(nxt))
+                        or (strong and (self.unknown(nxt) or nxt.low in self.lex.first))
                         or (
                             self.titled(nxt)
                             and self.unknown(nxt)

@@ -353,6 +353,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "zip_keyed": ("zip", "postal", "postcode"),
     "po_box": ("box",),
     "street_any_case": ("liv", "resid", "address", "located", "home"),
+    "street_lives_on": ("liv", "resid", "located"),
     "route": ("route", "rte", "interstate", "highway", "hwy"),
     "date_holiday": (
         *("christmas", "xmas", "thanksgiving", "easter", "new year", "memorial day"),

@@ -189,6 +189,18 @@ IDENTIFIERS: tuple[TextPattern, ...] = (
         street_words,
     ),
     TextPattern(
+        "street_lives_on",
+        K.ADDRESS,
+        c(
+            r"(?i:\b(?:lives|living|resides|residing|located)\s+on\s+(?:the\s+)?)"
+            r"(?P<v>[A-Za-z][A-Za-z'\-]{2,}(?:[ \t]+[A-Za-z][A-Za-z'\-]{2,}){0,2}[ \t]+"
+            r"(?i:street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|terrace|parkway|pkwy"
+            r"|highway|hwy|drive|dr|circle|court|ct|place|way))\.?(?![A-Za-z0-9])"
+        ),
+        0.75,
+        street_words,
+    ),
+    TextPattern(
         "street_bare",
         K.ADDRESS,
         c(

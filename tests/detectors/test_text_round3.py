@@ -53,6 +53,8 @@ CLASSES = [
     ("Report given to Hope, RN at 0700.", "Hope", "person_name"),
     ("Lives at Briarwood Village with her husband.", "Briarwood Village", "address"),
     ("Follow up at the VA in two weeks.", "VA", "address"),
+    ("Report given to Joy at 0700, all questions answered.", "Joy", "person_name"),
+    ("Lives on Elm Street with her son.", "Elm Street", "address"),
 ]
 # Clinical text that must not be flagged, in every case style.
 CLINICAL = [
@@ -72,6 +74,7 @@ CLINICAL = [
     "Strength 4/5 on the left, pt is ninety percent better.",
     "Need to do a cxr, pa and lateral, md aware, rn to call.",
     "Va 20/40 right eye. Plan to provide nursing care at home.",
+    "Report given to floor rn, report from ed. Lives on the second floor, on day 3 of abx.",
 ]
 
 
