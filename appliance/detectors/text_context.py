@@ -218,6 +218,13 @@ class _Scan(PlaceRules):
                     yield self.span(FindingKind.ADDRESS, i + 1, place, 0.75, "place")
                     i = place + 1
                     continue
+            # known town before a state code: "worcester, ma", "NASHUA NH", "Albany, NY"
+            if t.low in self.lex.places and nxt is not None:
+                town = self._town_before_state(i)
+                if town is not None:
+                    yield self.span(FindingKind.ADDRESS, i, town, 0.75, "town_state")
+                    i = town + 1
+                    continue
             # role + name: "MD NGUYEN AWARE", "rn kathy", "np o'brien"
             if (
                 t.low in ROLES

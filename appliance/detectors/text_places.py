@@ -19,6 +19,7 @@ from appliance.detectors.text_vocabulary import (
     PLACE_AFTER,
     PLACE_STOP,
     STREET_ENDS,
+    words,
 )
 
 # A ward or building floor after its name: "from ellison 4", "TO FARR 6" (not "5 mg").
@@ -29,6 +30,12 @@ _WARD_NUMBER = re.compile(
 
 
 _AT_FROM = frozenset({"at", "from", "via"})
+STATE_CODES = words(
+    "al ak az ar ca co ct de dc fl ga hi id il in ia ks ky la me md ma mi mn ms mo mt ne nv"
+    " nh nj nm ny nc nd oh ok or pa ri sc sd tn tx ut vt va wa wv wi wy pr"
+)
+# State codes that are also clinical shorthand or English words.
+_CLINICAL_CODES = words("ca co ct de hi id in la me md ma mi ms ne nm nc ok or pa sc va vt wa")
 # Words that end the name of a residence or home after a motion word: "at briarwood village".
 _NAMED_ENDS = frozenset(
     {"village", "estates", "gardens", "commons", "residence", "residences", "towers"}
@@ -83,6 +90,37 @@ class PlaceRules(TokenView):
             proper = proper or not (
                 low in FACILITY_INNER or low in FACILITY_GENERIC or low in FACILITY
             )
+        return None
+
+    def _town_before_state(self, i: int) -> int | None:
+        """Last token of a known town (one or two words) at ``i`` that a state code follows
+        in the note's letter case (``worcester, ma``, ``NASHUA NH``); codes that are also
+        clinical shorthand (``ca``, ``ct``, ``md``, ``pa``, ``mi``, ``vt``) need a comma and
+        a capitalised town."""
+        tokens = self.tokens
+        for last in (i + 1, i):
+            if last + 1 >= len(tokens) or not self.follows(last, allow=","):
+                continue
+            phrase = " ".join(t.low for t in tokens[i : last + 1])
+            if phrase not in self.lex.places or any(
+                t.low in CLINICAL or t.low in STOP for t in tokens[i : last + 1]
+            ):
+                continue
+            if last > i and not self.joined(i):
+                continue
+            common = any(self.lex.is_common(t.low) for t in tokens[i : last + 1])
+            if common and not (self.titled(tokens[i]) or "," in self.gap(last)):
+                continue  # "normal FL", "reading ma": a word, not a town
+            code = tokens[last + 1]
+            if len(code.text) != 2 or code.low not in STATE_CODES:
+                continue
+            if self.mixed and not code.text.isupper():
+                continue
+            if code.low in _CLINICAL_CODES and not (
+                "," in self.gap(last) and (self.titled(tokens[i]) or tokens[i].text.isupper())
+            ):
+                continue
+            return last
         return None
 
     def _ward(self, j: int) -> Span | None:

@@ -55,6 +55,8 @@ CLASSES = [
     ("Follow up at the VA in two weeks.", "VA", "address"),
     ("Report given to Joy at 0700, all questions answered.", "Joy", "person_name"),
     ("Lives on Elm Street with her son.", "Elm Street", "address"),
+    ("Son lives in Albany, NY and calls daily.", "Albany", "address"),
+    ("Records sent from Nashua NH overnight.", "Nashua", "address"),
 ]
 # Clinical text that must not be flagged, in every case style.
 CLINICAL = [
@@ -75,6 +77,7 @@ CLINICAL = [
     "Need to do a cxr, pa and lateral, md aware, rn to call.",
     "Va 20/40 right eye. Plan to provide nursing care at home.",
     "Report given to floor rn, report from ed. Lives on the second floor, on day 3 of abx.",
+    "Hx of breast ca, colon ca in remission, head ct negative, normal md.",
 ]
 
 
