@@ -118,6 +118,7 @@ def main() -> None:
             "dev4_notes.txt",
             "dev4_phi_free.txt",
             "dev5_notes.txt",
+            "dev6_notes.txt",
         )
         for d in parse_markup(HERE / name)
     ]
