@@ -27,6 +27,7 @@ from appliance.detectors.text_vocabulary import (
     MOTION,
     MOVED,
     RELATIONS,
+    RESIDENT,
     ROLES,
     SERVICES,
     STRONG_LABELS,
@@ -177,11 +178,13 @@ class _Scan(PlaceRules):
                     i = end + 1
                     continue
             # motion word + known place: "from milford", "lives in Quincy"
-            if t.low in MOTION and nxt is not None and self.follows(i, allow=""):
+            resident_of = t.low == "of" and i > 0 and tokens[i - 1].low in RESIDENT
+            if (t.low in MOTION or resident_of) and nxt is not None and self.follows(i, allow=""):
                 strong = (
-                    (t.low == "via" and not self.lex.is_english(nxt.low))
+                    resident_of
+                    or (t.low == "via" and not self.lex.is_english(nxt.low))
                     or (i > 0 and tokens[i - 1].low in MOVED)
-                    or (t.low in {"from", "in"} and i - 1 == self.last_name)
+                    or (t.low in {"from", "in"} and i - 1 in {self.last_name, self.last_place})
                     or (t.low == "in" and self._street_end(i - 1))
                 )
                 ward = self._ward(i + 1) if t.low != "in" else None

@@ -134,7 +134,7 @@ _PATTERNS: tuple[TextPattern, ...] = (
         K.DATE,
         c(
             r"(?:\b(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])(?:/(?:\d{4}|\d{2}))?|\[DATE\])"
-            r"[ \t]{0,2}(?:-|to|thru|through|until|till)[ \t]{0,2}"
+            r"[ \t]{0,2}(?i:-|to|thru|through|until|till|and|&|,|or)[ \t]{0,2}"
             r"(?P<v>(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])(?:/(?:\d{4}|\d{2}))?)\b(?![/.\-]\d)"
         ),
         0.5,
@@ -173,7 +173,7 @@ _PATTERNS: tuple[TextPattern, ...] = (
         "date_holiday",
         K.DATE,
         c(
-            r"(?i:\b(?P<v>christmas(?: eve| day)?|xmas|thanksgiving|easter"
+            r"(?i:\b(?P<v>christmas(?: eve| day)?|x-?mas|thanksgiving|easter"
             r"|new year'?s?(?: eve| day)?"
             r"|memorial day|labor day|independence day|july 4th|fourth of july|halloween"
             r"|hanukkah|chanukah|passover|ramadan|yom kippur|rosh hashanah|valentine'?s day"
@@ -356,7 +356,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "street_lives_on": ("liv", "resid", "located"),
     "route": ("route", "rte", "interstate", "highway", "hwy"),
     "date_holiday": (
-        *("christmas", "xmas", "thanksgiving", "easter", "new year", "memorial day"),
+        *("christmas", "xmas", "x-mas", "thanksgiving", "easter", "new year", "memorial day"),
         *("labor day", "independence day", "july 4th", "fourth of july", "halloween"),
         *("hanukkah", "chanukah", "passover", "ramadan", "yom kippur", "rosh hashanah"),
         *("valentine", "patrick", "mother", "father", "veterans day", "columbus day"),

@@ -30,6 +30,11 @@ _WARD_NUMBER = re.compile(
 
 
 _AT_FROM = frozenset({"at", "from", "via"})
+# Facility words that are everyday nouns in prose: plain words before them need "at"/"from".
+_INSTITUTION = words(
+    "college university school academy church parish temple synagogue mosque airport police"
+    " fire library hotel motel prison jail cemetery mall"
+)
 STATE_CODES = words(
     "al ak az ar ca co ct de dc fl ga hi id il in ia ks ky la me md ma mi mn ms mo mt ne nv"
     " nh nj nm ny nc nd oh ok or pa ri sc sd tn tx ut vt va wa wv wi wy pr"
@@ -74,6 +79,12 @@ class PlaceRules(TokenView):
                     k += 1
                 if tokens[k].low in _NOT_FACILITY_END:
                     return None
+                if (
+                    tokens[k].low in _INSTITUTION
+                    and motion not in _AT_FROM
+                    and all(self.lex.is_english(t.low) for t in tokens[j:k])
+                ):
+                    return None  # "willing to fund university research"
                 if k + 1 < len(tokens) and self.joined(k):
                     after = tokens[k + 1].low
                     if after in {"home", "facility", "center", "centre"}:
@@ -81,6 +92,8 @@ class PlaceRules(TokenView):
                     if after in _FACILITY_AS_ADJECTIVE:
                         return None  # "to provide nursing care"
                 return k
+            if k == j and low == "the" and motion == "at" and self.joined(k):
+                continue  # "at the colonial inn"
             if low in STOP or low in CLINICAL or low in PLACE_STOP or low in MOTION:
                 return None
             if not self.name_shaped(tokens[k]) or (k + 1 < len(tokens) and not self.joined(k)):
@@ -158,7 +171,14 @@ class PlaceRules(TokenView):
             "mt",
         }:
             first += 1
-        return first if proper and first < i else None
+        if not proper or first >= i:
+            return None
+        if self.tokens[i].low in _INSTITUTION and all(
+            self.lex.is_english(t.low) and not self.titled(t) and t.low not in self.lex.places
+            for t in self.tokens[first:i]
+        ):
+            return None  # "to fund university research": plain words before an everyday noun
+        return first
 
     def _known_facility(self, i: int) -> int | None:
         """Last token of the longest listed facility or region phrase (up to four words)

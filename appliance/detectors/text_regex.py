@@ -194,13 +194,24 @@ def date_range(text: str, start: int, end: int) -> bool:
     if first is None:
         return False
     begin = start - len(first.group())
-    if text[begin : begin + 6] == "[DATE]":
-        return True
+    if text[begin : begin + 6] == "[DATE]" or first.group(2):
+        return True  # after a redacted date or a full date (``3/3/07-3/9/07``)
     before = text[max(0, begin - 40) : begin]
-    return not (NOT_DATE_BEFORE.search(before[-24:]) or NOT_DATE_CONTEXT.search(before))
+    if NOT_DATE_BEFORE.search(before[-24:]) or NOT_DATE_CONTEXT.search(before):
+        return False
+    # the first of the pair or list is a date itself: not a fraction ("1/2 and 3/4"),
+    # unless a date word introduces it ("on 1/3 and 1/5")
+    value_end = begin + len(first.group("pair"))
+    return bare_month_day(text, begin, value_end) or bool(_DATE_WORD_BEFORE.search(before))
 
 
-_RANGE_START = re.compile(r"(?:\d{1,2}/\d{1,2}(?:/\d{2,4})?|\[DATE\])[ \t]{0,2}\S{1,7}[ \t]{0,2}$")
+_RANGE_START = re.compile(
+    r"(?:(?P<pair>\d{1,2}/\d{1,2})(/\d{2,4})?|\[DATE\])[ \t]{0,2}"
+    r"(?i:-|to|thru|through|until|till|and|&|,|or)[ \t]{0,2}$"
+)
+_DATE_WORD_BEFORE = re.compile(
+    r"(?i:\b(?:on|since|from|dated|admitted|discharged|seen|between|drawn|done)\s*:?\s*$)"
+)
 # Around a year-shaped number: a fluid balance, a volume or a time ("in 2000 out 1500").
 _NOT_YEAR_BEFORE = re.compile(
     r"(?i:\b(?:i/o|i&o|intake|output|total|net|uop|tf|ivf|fluids?|bal(?:ance)?|ck|cks|bnp"

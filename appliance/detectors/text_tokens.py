@@ -72,8 +72,9 @@ class TokenView:
         # In lower-case text a capitalised word stands out all the more ("pt's wife Jane Doe"
         # in a lower-case note, or "patient_name: Jane Doe" among lower-case field names).
         self.case_tells = style != "upper"
-        self.last_name = -1
-        """Index of the last token of the latest person name found ("son art FROM ...")."""
+        self.last_name = self.last_place = -1
+        """Last tokens of the latest person name and place found ("son art FROM ...",
+        "the colonial inn IN concord")."""
 
     # --- token tests -----------------------------------------------------------------
     def gap(self, i: int) -> str:
@@ -169,6 +170,8 @@ class TokenView:
         return last
 
     def span(self, kind: FindingKind, first: int, last: int, score: float, rule: str) -> Span:
+        if kind is FindingKind.ADDRESS:
+            self.last_place = last
         if kind is FindingKind.PERSON_NAME:
             self.last_name = last
             if self.signed(last):

@@ -41,6 +41,8 @@ CREDENTIALS = words("md rn np pa do phd lpn cna pharmd lcsw msw aprn crna dds")
 FACILITY = words(
     "hospital hosp medical clinic rehab rehabilitation nursing healthcare house manor"
     " ambulance amb ems hospice infirmary center centre institute vna living shelter mall"
+    " college university school academy church parish temple synagogue mosque airport"
+    " police fire library hotel motel prison jail cemetery"
 )
 FACILITY_INNER = words(
     "st saint mount mt general memorial community regional university county city of the"
@@ -55,6 +57,8 @@ FACILITY_GENERIC = words(
     " elderly veterans physical occupational speech wound pain dialysis infusion"
 )
 MOTION = words("from to at in via near")
+# Before "of": a town follows ("a resident of tyngsborough", "NATIVE OF HAVERHILL").
+RESIDENT = words("resident residents native natives")
 # Also before a listed region or facility: "on the cape", "known to bhchp".
 PLACE_AFTER = words("on toward towards into")
 EPONYM_NEXT = words(

@@ -57,6 +57,12 @@ CLASSES = [
     ("Lives on Elm Street with her son.", "Elm Street", "address"),
     ("Son lives in Albany, NY and calls daily.", "Albany", "address"),
     ("Records sent from Nashua NH overnight.", "Nashua", "address"),
+    ("Pt is a resident of Tyngsborough, lives alone.", "Tyngsborough", "address"),
+    ("Brought in by Dracut Police after a fall.", "Dracut Police", "address"),
+    ("Retired teacher at Malden High School.", "Malden High School", "address"),
+    ("Lives at the Colonial Inn in Concord.", "Concord", "address"),
+    ("Labs drawn 4/2 and 4/5, cultures pending.", "4/5", "date"),
+    ("Family celebrated X-mas at the bedside.", "X-mas", "date"),
 ]
 # Clinical text that must not be flagged, in every case style.
 CLINICAL = [
@@ -78,6 +84,7 @@ CLINICAL = [
     "Va 20/40 right eye. Plan to provide nursing care at home.",
     "Report given to floor rn, report from ed. Lives on the second floor, on day 3 of abx.",
     "Hx of breast ca, colon ca in remission, head ct negative, normal md.",
+    "Tolerated 1/2 and 3/4 of meals, strength 4/5 and 5/5, willing to fund university care.",
 ]
 
 
