@@ -27,6 +27,7 @@ from appliance.detectors.text_regex import (
     has_name_word,
     keyed,
     not_ratio,
+    trim_name_words,
     year_not_time,
 )
 from appliance.domain.findings import FindingKind as K
@@ -372,6 +373,12 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "age_label": ("age",),
     "age_turns": ("turn", "will", "celebrat"),
 }
+_TRIMMED = frozenset({"name_label", "name_last_first"})
 PATTERNS: tuple[TextPattern, ...] = tuple(
-    replace(p, needs=NEEDS[p.name]) if p.name in NEEDS else p for p in _PATTERNS
+    replace(
+        p,
+        needs=NEEDS.get(p.name, p.needs),
+        trim=trim_name_words if p.name in _TRIMMED else p.trim,
+    )
+    for p in _PATTERNS
 )

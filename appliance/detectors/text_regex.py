@@ -26,6 +26,8 @@ class TextPattern:
     score: float
     validate: Callable[[str, int, int], bool] | None = None
     """Called with the whole text and the value's span; False drops the match."""
+    trim: Callable[[str, int, int], tuple[int, int]] | None = None
+    """Narrows the value's span before validation (drops words that are no name)."""
     needs: tuple[str, ...] = ()
     """Lower-case strings of which the text must hold one for the pattern to match at all
     (its keywords): a substring test on the case-folded text skips the regex on most texts.
@@ -46,6 +48,8 @@ class TextPattern:
             start, end = match.span("v") if "v" in self.regex.groupindex else (-1, -1)
             if start < 0:
                 start, end = match.span()
+            if self.trim is not None:
+                start, end = self.trim(text, start, end)
             if end <= start:
                 continue
             if self.validate is not None and not self.validate(text, start, end):
@@ -290,6 +294,34 @@ def has_name_word(text: str, start: int, end: int) -> bool:
         if not lex.is_vocabulary(low) and (lex.is_name(low) or not lex.is_common(low)):
             return True
     return False
+
+
+_WORD_SPAN = re.compile(r"[A-Za-z][A-Za-z'’\-]*\.?")
+
+
+def trim_name_words(text: str, start: int, end: int) -> tuple[int, int]:
+    """The span of a name value without its leading and trailing words that are
+    vocabulary (``CALLED``, ``IN TO``, ``TRANSFERRED FROM``): ALL-CAPS text gives the name
+    patterns whole phrases. An initial (one letter) or a comma-joined part is kept."""
+    from appliance.detectors.text_lexicon import lexicon
+
+    lex = lexicon()
+    words = [
+        (m.start(), m.end(), m.group().rstrip(".")) for m in _WORD_SPAN.finditer(text, start, end)
+    ]
+
+    def plain(word: str) -> bool:
+        low = word.lower()
+        return len(low) > 1 and lex.is_vocabulary(low) and not lex.is_name(low)
+
+    first, last = 0, len(words) - 1
+    while first <= last and plain(words[first][2]):
+        first += 1
+    while last >= first and plain(words[last][2]):
+        last -= 1
+    if first > last:
+        return start, start
+    return words[first][0], (end if last == len(words) - 1 else words[last][1])
 
 
 def digits_between(low: int, high: int) -> Callable[[str, int, int], bool]:
