@@ -65,6 +65,8 @@ class _Scan(PlaceRules):
             return True
         if not (self.unknown(cand) and self.name_shaped(cand) and len(cand.low) >= 3):
             return False
+        if self.lex.misspelt(cand.low):
+            return False  # "wife vistied", "son aksed"
         return not self.mixed or self.titled(cand) or cand.text.isupper()
 
     def _after_report(self, i: int) -> bool:
@@ -97,7 +99,7 @@ class _Scan(PlaceRules):
         nxt = self.tokens[i + 1]
         if not self.follows(i, allow=".") or nxt.low in STOP or nxt.low in TITLES:
             return False
-        if nxt.low.isdigit():
+        if nxt.low.isdigit() or (nxt.low in AFTER_TITLE and self.lex.is_english(nxt.low)):
             return False
         if nxt.low not in self.lex.english or self.lex.is_name(nxt.low):
             return True
@@ -106,7 +108,7 @@ class _Scan(PlaceRules):
             sure
             and nxt.low not in AFTER_TITLE
             and nxt.low not in CLINICAL
-            and not nxt.low.endswith(("ed", "ing", "ly"))
+            and not nxt.low.endswith(("ed", "ing", "ly", "s"))  # "dr believes", "dr agreed"
         )
 
     def run(self) -> Iterator[Span]:

@@ -291,7 +291,9 @@ def has_name_word(text: str, start: int, end: int) -> bool:
         low = word.lower()
         if len(low) < 2 or (possessive and low in EPONYMS):
             continue
-        if not lex.is_vocabulary(low) and (lex.is_name(low) or not lex.is_common(low)):
+        if lex.is_name(low) and not lex.is_vocabulary(low):
+            return True
+        if not lex.is_common(low) and not lex.misspelt(low):  # "WIFE VISTIED" is no name
             return True
     return False
 

@@ -20,7 +20,8 @@ AFTER_TITLE = words(
     " made make ok okay okd plan following follow follows will would to in at here there now"
     " came come saw sees seen note's on-call covering fellow resident attending in-house"
     " contacted paging paged page pages called calling request requests requested states"
-    " stated also and or of for with"
+    " stated also and or of for with gave wrote spoke told took put left went got held kept"
+    " set let ran saw came"
 )
 RELATIONS = words(
     "daughter son wife husband sister brother mother father mom dad niece nephew grandson"
