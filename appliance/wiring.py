@@ -7,8 +7,10 @@ prepares a data directory; ``open_appliance`` opens an initialised one.
 from __future__ import annotations
 
 import fcntl
+import hashlib
+import hmac
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,10 +23,13 @@ from appliance.crypto.keyring import SYSTEM_OWNER, KeyKind, KeyRing
 from appliance.crypto.pseudonym import Pseudonymizer
 from appliance.domain.types import Actor
 from appliance.errors import ConfigError
+from appliance.services.audit_health import AuditHealth
+from appliance.services.consent import ConsentService
 from appliance.services.erasure import ErasureService
 from appliance.services.indexes import IndexManager
 from appliance.services.items import CollectionService, ItemService
 from appliance.services.keys import KeyService
+from appliance.services.retention import RetentionService
 from appliance.services.tokens import TokenService
 from appliance.settings import Settings
 from appliance.store import keys as key_rows
@@ -52,6 +57,9 @@ class Appliance:
     erasure: ErasureService
     keys: KeyService
     tokens: TokenService
+    consent: ConsentService
+    retention: RetentionService
+    audit_health: AuditHealth
     pseudonymize: Pseudonymizer
     signing_public_key: bytes
     _lock_fd: int = field(default=-1, repr=False)
@@ -61,6 +69,23 @@ class Appliance:
         """The server's timer: apply erasures made by other processes, run due KEK shreds."""
         self.indexes.changes.catch_up(force=True)
         self.keys.shred_due(actor=Actor.operator())
+
+    def derived_secret(self, purpose: bytes) -> bytes:
+        """A stable secret for ``purpose``, derived from the KEK-protected pseudonym key."""
+        with self.database.write() as connection:
+            _, key = self.keyring.get(connection, KeyKind.PSEUDONYM, SYSTEM_OWNER)
+        return hmac.new(key, purpose, hashlib.sha256).digest()
+
+    def consent_service(self, known_categories: Collection[str] | None) -> ConsentService:
+        """The consent registry refusing categories outside ``known_categories`` (the
+        loaded policy's), for grants made by the CLI."""
+        return ConsentService(
+            database=self.database,
+            pseudonymize=self.pseudonymize,
+            audit=self.audit,
+            clock=self.clock,
+            known_categories=known_categories,
+        )
 
     def close(self) -> None:
         """Snapshot changed indexes, checkpoint the audit trail, release everything (once)."""
@@ -207,6 +232,11 @@ def open_appliance(
         erasure=ErasureService(pseudonymize=pseudonymize, indexes=indexes, keys=keys, **common),
         keys=keys,
         tokens=TokenService(database, audit, clock),
+        consent=ConsentService(
+            database=database, pseudonymize=pseudonymize, audit=audit, clock=clock
+        ),
+        retention=RetentionService(indexes=indexes, keys=keys, **common),
+        audit_health=AuditHealth(data_dir, clock),
         pseudonymize=pseudonymize,
         signing_public_key=signing.public_key().public_bytes_raw(),
         _lock_fd=lock_fd,
