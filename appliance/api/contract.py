@@ -119,6 +119,7 @@ def error_responses(*groups: Iterable[int]) -> dict[int, ResponseSpec]:
     return {
         status: ResponseSpec(
             data_container=ErrorBody,
+            generate_examples=False,
             description="Error; code one of: " + ", ".join(codes_for(status)),
         )
         for status in statuses

@@ -40,9 +40,10 @@ class HealthController(Controller):
         media_type=MediaType.JSON,
         sync_to_thread=True,
         responses={
-            200: ResponseSpec(data_container=Ready, description="Ready"),
+            200: ResponseSpec(data_container=Ready, description="Ready", generate_examples=False),
             503: ResponseSpec(
                 data_container=NotReadyBody,
+                generate_examples=False,
                 description="Not ready (code not_ready): checks names each failed check",
             ),
             **error_responses((500,)),
