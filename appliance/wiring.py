@@ -23,6 +23,7 @@ from appliance.crypto.keyring import SYSTEM_OWNER, KeyKind, KeyRing
 from appliance.crypto.pseudonym import Pseudonymizer
 from appliance.domain.types import Actor
 from appliance.errors import ConfigError
+from appliance.observability import get_logger
 from appliance.services.audit_health import AuditHealth
 from appliance.services.consent import ConsentService
 from appliance.services.erasure import ErasureService
@@ -36,6 +37,7 @@ from appliance.store import keys as key_rows
 from appliance.store.database import Database, create_store_engine
 from appliance.store.migrations import current_version, migrate, require_current
 
+log = get_logger(__name__)
 SUBDIRECTORIES = ("keys", "audit", "index", "models")
 LOCK_FILE = "appliance.lock"
 SNAPSHOT_TEMP_PATTERN = ".*.snap.*.tmp"  # appliance.index.snapshot's in-flight writes
@@ -253,6 +255,15 @@ def audit_public_key(settings: Settings, environ: Mapping[str, str] | None = Non
         return _signing_key(database, keyring).public_key().public_bytes_raw()
     finally:
         database.dispose()
+
+
+def record_audit_verification(settings: Settings, *, ok: bool, reason: str = "") -> None:
+    """Record an ``audit verify`` outcome for readiness (``services.audit_health``); a data
+    dir that cannot take the record is reported on the log, never hides the outcome."""
+    try:
+        AuditHealth(settings.data_dir, SystemClock()).record(ok, reason)
+    except OSError as exc:
+        log.error("audit.verification_unrecorded", error=exc.strerror or type(exc).__name__)
 
 
 def audit_witness(settings: Settings) -> Path | None:
