@@ -243,7 +243,7 @@ def run_server(
     host: str,
     port: int,
     policies_dir: Path | None = None,
-    on_ready: Callable[[ApiServices], None] | None = None,
+    on_ready: Callable[[ApiServices, str], None] | None = None,
     insecure_http: bool = False,
 ) -> None:
     """Serve until SIGTERM/SIGINT: drain requests, snapshot indexes, audit the stop."""
@@ -285,7 +285,7 @@ def run_server(
         threading.Thread(target=watchdog, name="watchdog", daemon=True).start()
         threading.Thread(target=maintenance, name="maintenance", daemon=True).start()
         if on_ready is not None:
-            on_ready(state)
+            on_ready(state, served_url)
 
     failures: list[str] = []
 
@@ -320,14 +320,25 @@ def run_server(
     api = create_app(
         state, on_startup=[started], on_shutdown=[stopping], **api_limits(settings.api)
     )
-    server = uvicorn.Server(uvicorn_config(api, settings.server, host=host, port=port))
-    server.run()
+    config = uvicorn_config(api, settings.server, host=host, port=port)
+    listener = config.bind_socket()  # listening before READY=1 and the banner, so both
+    listener.listen(2048)  # name the address really served (port 0: the one given)
+    served_url = listen_url(listener, tls=bool(settings.server.tls_cert_file))
+    server = uvicorn.Server(config)
+    server.run(sockets=[listener])
     if failures:
         raise ApplianceError(
             "shutdown was incomplete: " + "; ".join(failures),
             remedy="make the data directory writable (free disk space), then start the "
             "appliance: it rebuilds indexes and re-checks the audit trail on open",
         )
+
+
+def listen_url(listener: socket.socket, *, tls: bool) -> str:
+    """``scheme://host:port`` of a bound listening socket (IPv6 hosts in brackets)."""
+    host, port = listener.getsockname()[:2]
+    shown = f"[{host}]" if ":" in str(host) else str(host)
+    return f"{'https' if tls else 'http'}://{shown}:{port}"
 
 
 def _describe(exc: BaseException) -> str:

@@ -29,8 +29,10 @@ from appliance.api.items import ItemController
 from appliance.api.limits import FailureLockout, RateLimiter
 from appliance.api.search import SearchController
 from appliance.errors import ApplianceError
+from appliance.settings import ApiSettings
 
 MAX_BODY_BYTES = 64 * 1024 * 1024
+_RATES = ApiSettings()  # the [api] settings' defaults (the server passes the configured ones)
 
 ROUTES: Sequence[ControllerRouterHandler] = (
     HealthController,
@@ -50,14 +52,15 @@ def create_app(
     services: ApiServices,
     *,
     extra_routes: Sequence[ControllerRouterHandler] = (),
-    requests_per_second: float = 50.0,
-    burst: int = 200,
-    failures_per_minute: int = 20,
-    lockout_seconds: float = 60.0,
+    requests_per_second: float = _RATES.requests_per_minute_per_token / 60.0,
+    burst: int = _RATES.request_burst_per_token,
+    failures_per_minute: int = _RATES.auth_failures_per_minute,
+    lockout_seconds: float = _RATES.lockout_seconds,
     on_startup: Sequence[Callable[[], None]] = (),
     on_shutdown: Sequence[Callable[[], None]] = (),
 ) -> Litestar:
-    """Build the litestar app around the composed services (``appliance.server``)."""
+    """Build the litestar app around the composed services (``appliance.server``); the
+    rate limits and lockout come from the ``[api]`` settings (``server.api_limits``)."""
     access = AccessControl(
         tokens=services.tokens,
         audit=services.audit,
