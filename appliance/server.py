@@ -19,7 +19,7 @@ from appliance.api.dependencies import ApiServices, ServedEncoders
 from appliance.api.metrics import ApiMetrics
 from appliance.audit import export_jsonl
 from appliance.audit.entry import SYSTEM_ACTOR
-from appliance.detectors import get_registry
+from appliance.detectors import DetectorRegistry
 from appliance.domain.types import Actor
 from appliance.errors import ApplianceError, ConfigError
 from appliance.models import ModelStore
@@ -122,7 +122,7 @@ def build_state(app: Appliance, *, policies_dir: Path | None = None) -> ApiServi
 
     settings = app.settings
     policy = PolicyEngine.load(policies_dir)
-    detectors = get_registry()
+    detectors = DetectorRegistry()  # the one registry every screening of this server uses
     detectors.warm()  # detectors load before readiness, not on the first request
     encoders = start_encoders(settings)
     screening = Screening(
@@ -132,6 +132,7 @@ def build_state(app: Appliance, *, policies_dir: Path | None = None) -> ApiServi
         clock=app.clock,
         dicom_uid_key=app.derived_secret(b"dicom-uid-replacement"),
         noise_key=app.derived_secret(b"defence-noise"),
+        detectors=detectors,
     )
     store = ModelStore(settings.models_dir)
 
