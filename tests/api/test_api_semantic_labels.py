@@ -9,9 +9,27 @@ from tests.api.conftest import LiveServer
 CONTEXT = {"subject_role": "patient", "purpose": "treatment"}
 
 
+def _tokenizer_count(served: LiveServer, texts: list[str]) -> int:
+    """The served text model's own tokenizer count of ``texts`` (read here from the model
+    store's tokenizer.json, independently of the server)."""
+    from tokenizers import Tokenizer
+
+    from appliance.models import ModelStore
+
+    store = ModelStore(served.appliance.settings.models_dir)
+    space = store.space()
+    assert space is not None
+    tokenizer = Tokenizer.from_file(
+        str(store.model_dir(space.encoders[Modality.TEXT.value].model) / "tokenizer.json")
+    )
+    tokenizer.no_truncation()
+    return sum(len(tokenizer.encode(text).ids) for text in texts)
+
+
 def test_embeddings_and_search_label_non_semantic_vectors(served: LiveServer) -> None:
     """With the random-weight test pack served, /v1/embeddings says ``semantic`` false for
-    its modality and search says it per hit and per modality; usage counts real tokens."""
+    its modality and search says it per hit and per modality; ``usage`` is the text model's
+    tokenizer count of the inputs."""
     texts = ["chest pain on exertion", "knee"]
     with served.client("admin") as admin:
         model = admin.get("/v1/models").json()["data"][0]["id"]
@@ -32,28 +50,6 @@ def test_embeddings_and_search_label_non_semantic_vectors(served: LiveServer) ->
     assert result["results"] and all(hit["semantic"] is False for hit in result["results"])
     assert result["semantic"]["text"] is False
     assert set(result["semantic"]) == {"text", "image", "audio"}
-    tokens = [row["notes"]["tokens"] for row in body["data"]]
-    assert body["usage"]["prompt_tokens"] == body["usage"]["total_tokens"] == sum(tokens)
-    assert sum(tokens) > len(texts)  # the tokenizer's count, not one per input, not zero
-
-
-def test_usage_is_the_tokenizers_count(served: LiveServer) -> None:
-    """prompt_tokens equals the served text model's own tokenizer count of the inputs (read
-    here from the model store's tokenizer.json, independently of the server)."""
-    from tokenizers import Tokenizer
-
-    from appliance.models import ModelStore
-
-    store = ModelStore(served.appliance.settings.models_dir)
-    space = store.space()
-    assert space is not None
-    tokenizer = Tokenizer.from_file(
-        str(store.model_dir(space.encoders[Modality.TEXT.value].model) / "tokenizer.json")
-    )
-    tokenizer.no_truncation()
-    texts = ["a b c d e f g", "the quick brown fox jumps"]
-    expected = sum(len(tokenizer.encode(text).ids) for text in texts)
-    with served.client("query") as client:
-        model = client.get("/v1/models").json()["data"][0]["id"]
-        body = client.post("/v1/embeddings", json={"model": model, "input": texts}).json()
+    expected = _tokenizer_count(served, texts)
     assert body["usage"] == {"prompt_tokens": expected, "total_tokens": expected}
+    assert expected > len(texts)  # the tokenizer's count, not one per input, not zero
