@@ -326,7 +326,10 @@ def run_server(
     listener.listen(2048)  # name the address really served (port 0: the one given)
     served_url = listen_url(listener, tls=bool(settings.server.tls_cert_file))
     server = uvicorn.Server(config)
-    server.run(sockets=[listener])
+    try:
+        server.run(sockets=[listener])
+    finally:
+        listener.close()
     if failures:
         raise ApplianceError(
             "shutdown was incomplete: " + "; ".join(failures),

@@ -50,7 +50,7 @@ class HealthController(Controller):
         },
     )
     def readyz(
-        self, readiness: NamedDependency[ReadinessService], metrics: ApiMetrics
+        self, readiness: NamedDependency[ReadinessService], metrics: NamedDependency[ApiMetrics]
     ) -> Response[Any]:
         """Ready only when models are verified and loaded, the store answers, the audit and
         index directories are writable and the last audit verification passed."""
