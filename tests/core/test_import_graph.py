@@ -5,6 +5,7 @@ imports the tests."""
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,6 +33,15 @@ def _module_level(tree: ast.Module) -> set[int]:
 def _imports(path: Path) -> Iterator[tuple[str, bool]]:
     """(imported module, at module level) for every import in ``path``; relative imports
     resolved; ``from pkg import name`` yields ``pkg.name`` too (it may be a module)."""
+    yield from _parsed_imports(path)
+
+
+@functools.cache
+def _parsed_imports(path: Path) -> tuple[tuple[str, bool], ...]:
+    return tuple(_walk_imports(path))
+
+
+def _walk_imports(path: Path) -> Iterator[tuple[str, bool]]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     package = _module_name(path).rsplit(".", 0 if path.name == "__init__.py" else 1)[0]
     top_level = _module_level(tree)
