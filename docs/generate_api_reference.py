@@ -25,8 +25,7 @@ METHODS = ("get", "post", "put", "patch", "delete")
 def openapi_schema() -> dict[str, Any]:
     """The app's OpenAPI document, built over a throwaway data dir."""
     from appliance.api.app import create_app
-    from appliance.api.metrics import ApiMetrics
-    from appliance.api.state import ApiState
+    from appliance.server import api_services
     from appliance.settings import load_settings
     from appliance.wiring import init_appliance, open_appliance
 
@@ -35,7 +34,7 @@ def openapi_schema() -> dict[str, Any]:
         init_appliance(settings, environ={})
         appliance = open_appliance(settings, environ={})
         try:
-            app = create_app(ApiState(appliance=appliance, encoders=None, metrics=ApiMetrics()))
+            app = create_app(api_services(appliance))
             schema = app.openapi_schema.to_schema()
         finally:
             appliance.close()
