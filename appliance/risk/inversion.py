@@ -100,7 +100,7 @@ class BagOfTokensDecoder(torch.nn.Module):
         )
         self.register_buffer("table", torch.as_tensor(table))
         self.scale = torch.nn.Parameter(torch.tensor(1.0))
-        self.bias = torch.nn.Parameter(torch.tensor(-5.0))
+        self.bias = torch.nn.Parameter(torch.full((table.shape[0],), -5.0))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits (batch, vocabulary)."""
@@ -138,26 +138,31 @@ def train_decoder(
     hidden: int = 1024,
     lr: float = 1e-3,
     batch_size: int = 64,
+    positive_weight: float = 20.0,
     seed: int = 0,
     progress: Callable[[int], None] = lambda _: None,
 ) -> TrainedDecoder:
-    """Train the decoder on (embedding, text) pairs of public text."""
+    """Train the decoder on (embedding, text) pairs of public text (binary cross-entropy
+    with each present word piece weighted ``positive_weight``: a note has ~30 of 30,522)."""
     torch.manual_seed(seed)
     table = token_table()
     model = BagOfTokensDecoder(vectors.shape[1], table, hidden)
     target = _multi_hot([token_bag(t) for t in texts], table.shape[0])
     x = torch.as_tensor(np.asarray(vectors, np.float32))
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    weight = torch.tensor(positive_weight)
     loss_value = float("nan")
     for _ in range(epochs):
         model.train()
         total, count = 0.0, 0
         for idx in torch.randperm(len(x)).split(batch_size):
             optimizer.zero_grad(set_to_none=True)
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(model(x[idx]), target[idx])
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(
+                model(x[idx]), target[idx], pos_weight=weight
+            )
             loss.backward()
             optimizer.step()
-            total, count = total + float(loss) * len(idx), count + len(idx)
+            total, count = total + float(loss.detach()) * len(idx), count + len(idx)
         loss_value = total / max(count, 1)
         progress(1)
     model.eval()

@@ -70,6 +70,7 @@ def _half(name: str) -> int:
     return hashlib.sha256(b"canary-split|" + name.encode()).digest()[0] & 1
 
 
+@lru_cache(maxsize=2)
 def name_pool(half: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(first names, last names) of one half of the public name lists (0: the attacker's
     training half, 1: the canary half); the halves share no name."""
@@ -114,10 +115,23 @@ def canary_notes(count: int, seed: int, pool: int = 50) -> list[Note]:
     return [note(rng, *people[i % pool]) for i in range(count)]
 
 
-def public_text(count: int, seed: int, extra: list[str] | None = None) -> list[str]:
+def roster(notes: list[Note]) -> tuple[list[str], list[str]]:
+    """The distinct names and MRNs of ``notes``: the candidate list a stronger attacker holds
+    (a patient roster or a voter list), without the link between name and MRN."""
+    return sorted({n.name for n in notes}), sorted({n.mrn for n in notes})
+
+
+def public_text(
+    count: int,
+    seed: int,
+    extra: list[str] | None = None,
+    candidates: tuple[list[str], list[str]] | None = None,
+) -> list[str]:
     """The attacker's training text: notes about fabricated people from the training half
     of the name lists with random MRNs, and guidance sentences with no person at all;
-    ``extra`` (e.g. public abstracts' sentences in a benchmark) is appended."""
+    ``extra`` (e.g. public abstracts' sentences in a benchmark) is appended. With
+    ``candidates`` (names, MRNs) the people notes use those names and MRNs, paired at random:
+    the attacker who holds a roster writes his training notes about the people on it."""
     rng = np.random.default_rng([seed, 2])
     texts = []
     for i in range(count):
@@ -129,6 +143,9 @@ def public_text(count: int, seed: int, extra: list[str] | None = None) -> list[s
                     plan=_pick(rng, PLANS),
                 )
             )
+        elif candidates is not None:
+            names, mrns = candidates
+            texts.append(note(rng, _pick(rng, tuple(names)), _pick(rng, tuple(mrns))).text)
         else:
             texts.append(note(rng, random_name(rng, 0), random_mrn(rng)).text)
     return texts + list(extra or [])
