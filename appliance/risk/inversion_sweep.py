@@ -107,9 +107,7 @@ def attack_row(
         solution = _map_back(public_defended, public[0])
         seen = np.hstack([stored, np.ones((len(stored), 1))]) @ solution
     elif defence.level.startswith("attacker knows"):
-        rotation = d.learn_rotation(
-            attacks.unit(note_vectors[:KNOWN_PAIRS]), stored[:KNOWN_PAIRS]
-        )
+        rotation = d.learn_rotation(attacks.unit(note_vectors[:KNOWN_PAIRS]), stored[:KNOWN_PAIRS])
         seen = stored @ rotation.T
     else:
         seen = stored

@@ -59,7 +59,7 @@ def tpr_at_fpr(scores_in: np.ndarray, scores_out: np.ndarray, fpr: float = 0.01)
     """The share of members scoring above the threshold that at most ``fpr`` of the
     non-members exceed (with fewer than 1/fpr non-members: above every non-member)."""
     ordered = np.sort(np.asarray(scores_out))[::-1]
-    allowed = int(math.floor(fpr * len(ordered)))
+    allowed = math.floor(fpr * len(ordered))
     threshold = ordered[allowed] if allowed < len(ordered) else -np.inf
     return float((np.asarray(scores_in) > threshold).mean())
 

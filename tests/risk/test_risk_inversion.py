@@ -57,9 +57,7 @@ def test_decoder_inverts_minilm_embeddings_and_noise_blunts_it() -> None:
     decoder = inversion.train_decoder(train_vectors, train_texts, epochs=25, hidden=256)
     clean = inversion.evaluate(decoder, note_vectors, notes)
     shuffled = inversion.evaluate(decoder, np.roll(note_vectors, 1, axis=0), notes)
-    noisy_vectors = defences.keyed_noise(
-        note_vectors, [n.text for n in notes], 0.3, key=b"k" * 32
-    )
+    noisy_vectors = defences.keyed_noise(note_vectors, [n.text for n in notes], 0.3, key=b"k" * 32)
     noisy = inversion.evaluate(decoder, noisy_vectors, notes)
     assert clean["f1"] > shuffled["f1"] + 0.1, (clean, shuffled)
     assert clean["name_pieces_found"] > shuffled["name_pieces_found"], (clean, shuffled)
