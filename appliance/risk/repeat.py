@@ -49,13 +49,17 @@ def case_variants(text: str, count: int, seed: int = 0) -> list[str]:
 
 
 def punctuation_variants(text: str, count: int) -> list[str]:
-    """``text`` followed by different punctuation or filler (the first is ``text``)."""
+    """``count`` distinct versions of ``text`` followed by different punctuation or filler
+    (the first is ``text`` itself)."""
     stem = text.rstrip(".!?;, ")
     variants = [text]
-    for number in range(1, count):
-        suffix = SUFFIXES[(number - 1) % len(SUFFIXES)] * (1 + (number - 1) // len(SUFFIXES))
-        variants.append(stem + suffix)
-    return list(dict.fromkeys(variants))
+    number = 0
+    while len(variants) < count:
+        suffix = SUFFIXES[number % len(SUFFIXES)] * (1 + number // len(SUFFIXES))
+        number += 1
+        if stem + suffix not in variants:
+            variants.append(stem + suffix)
+    return variants
 
 
 def _distance(a: np.ndarray, b: np.ndarray) -> float:
