@@ -192,6 +192,7 @@ def goals(report: dict[str, Any]) -> dict[str, bool]:
     multiple=True,
     help="Run only these sections (default: all).",
 )
+@click.option("--threads", type=int, default=None, help="torch CPU threads (default: torch's).")
 @click.option("--json", "as_json", is_flag=True)
 def risk_command(
     scifact: Path,
@@ -203,12 +204,17 @@ def risk_command(
     membership_epochs: int,
     repeats: int,
     sections: tuple[str, ...],
+    threads: int | None,
     as_json: bool,
 ) -> None:
     """Text inversion (canary names and MRNs), adapter membership inference with and without
     DP, and the repeat attack on keyed noise."""
     from appliance.bench.risk_report import print_report
 
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
     report = run_risk_benchmark(
         scifact,
         public=public,

@@ -99,12 +99,15 @@ class BagOfTokensDecoder(torch.nn.Module):
             torch.nn.Linear(hidden, table.shape[1]),
         )
         self.register_buffer("table", torch.as_tensor(table))
+        self.register_buffer("mean", torch.zeros(dimension))
+        self.register_buffer("spread", torch.ones(dimension))
         self.scale = torch.nn.Parameter(torch.tensor(1.0))
         self.bias = torch.nn.Parameter(torch.full((table.shape[0],), -5.0))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits (batch, vocabulary)."""
-        return self.scale * (self.mlp(x) @ self.table.T) + self.bias
+        h = self.mlp((x - self.mean) / self.spread)
+        return self.scale * (h @ self.table.T) + self.bias
 
 
 def _multi_hot(bags: Sequence[frozenset[int]], vocabulary: int) -> torch.Tensor:
@@ -149,6 +152,9 @@ def train_decoder(
     model = BagOfTokensDecoder(vectors.shape[1], table, hidden)
     target = _multi_hot([token_bag(t) for t in texts], table.shape[0])
     x = torch.as_tensor(np.asarray(vectors, np.float32))
+    # the embeddings of similar texts crowd one direction: standardise what tells them apart
+    model.mean.copy_(x.mean(0))
+    model.spread.copy_(x.std(0).clamp(min=1e-6))
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     weight = torch.tensor(positive_weight)
     loss_value = float("nan")

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from appliance.risk import defences, inversion
-from appliance.risk.notes import canary_notes, name_pool, public_text
+from appliance.risk.notes import canary_notes, name_pool, public_text, roster
 
 
 @pytest.fixture(autouse=True)
@@ -47,20 +47,22 @@ def test_token_f1_counts_hits() -> None:
 
 
 def test_decoder_inverts_minilm_embeddings_and_noise_blunts_it() -> None:
-    """Trained on 160 fabricated notes and embedded by the real MiniLM, the decoder's token
-    F1 on 24 held-out canary notes is well above what it reads from the wrong notes'
-    vectors; keyed noise at sigma 0.3 brings it down towards that floor."""
-    train_texts = public_text(160, seed=1)
-    notes = canary_notes(24, seed=1, pool=24)
+    """Trained on 120 fabricated notes about the people on a roster of 8 (never the canary
+    notes themselves), embedded by the real MiniLM, the decoder names the person in most
+    held-out canary notes (chance 1/8) and reads more of their words than from the wrong
+    notes' vectors; keyed noise at sigma 0.3 takes the names away."""
+    notes = canary_notes(16, seed=1, pool=8)
+    train_texts = public_text(120, seed=1, candidates=roster(notes))
+    assert not {n.text for n in notes} & set(train_texts)
     vectors = inversion.embed_texts(train_texts + [n.text for n in notes])
-    train_vectors, note_vectors = vectors[:160], vectors[160:]
+    train_vectors, note_vectors = vectors[:120], vectors[120:]
     decoder = inversion.train_decoder(train_vectors, train_texts, epochs=25, hidden=256)
     clean = inversion.evaluate(decoder, note_vectors, notes)
     shuffled = inversion.evaluate(decoder, np.roll(note_vectors, 1, axis=0), notes)
-    noisy_vectors = defences.keyed_noise(note_vectors, [n.text for n in notes], 0.3, key=b"k" * 32)
+    noisy_vectors = defences.keyed_noise(note_vectors, [n.text for n in notes], 0.3, b"k" * 32)
     noisy = inversion.evaluate(decoder, noisy_vectors, notes)
-    assert clean["f1"] > shuffled["f1"] + 0.1, (clean, shuffled)
-    assert clean["name_pieces_found"] > shuffled["name_pieces_found"], (clean, shuffled)
-    assert noisy["f1"] < clean["f1"], (clean, noisy)
-    assert 0.0 <= clean["name_recovered"] <= 1.0
-    assert clean["name_closed_chance"] == pytest.approx(1 / 24)
+    assert clean["name_closed_chance"] == pytest.approx(1 / 8)
+    assert clean["name_closed_top1"] >= 0.75, clean
+    assert shuffled["name_closed_top1"] <= 0.25, shuffled
+    assert clean["f1"] > shuffled["f1"] + 0.05, (clean, shuffled)
+    assert noisy["name_closed_top1"] <= clean["name_closed_top1"] - 0.5, (clean, noisy)
