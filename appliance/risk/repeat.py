@@ -2,17 +2,20 @@
 
 The attacker may ask for the embedding of one input many times, or of many slightly
 altered versions of it, and average the answers to strip the defence noise. The noise is
-keyed on the input (``services.defences.input_rng``): the same input (after Unicode NFC and
-whitespace collapsing) always gets the same noisy vector, so repeating it buys nothing. Any
-other alteration draws independent noise. Two kinds of alteration are measured:
+keyed on the input (``services.defences.input_rng``): the same input always gets the same
+noisy vector, so repeating it buys nothing. What counts as "the same input" is what an
+uncased tokeniser sees (``services.defences.canonical_input``: case folded, accents,
+zero-width and other format characters dropped, whitespace collapsed). Three kinds of
+alteration are measured:
 
-* ``case_variants``: the same text with letters in other cases. MiniLM is uncased, so every
-  variant has *exactly* the clean embedding of the original, while the noise key differs:
-  averaging N variants divides the noise by about sqrt(N). This is the worst case for the
-  keyed noise and it is real for every uncased text model.
+* ``case_variants`` and ``invisible_variants`` (zero-width joiners inside words): MiniLM
+  cannot tell them from the original, so each has exactly the original's clean embedding.
+  Before the canonical form covered them, every variant drew fresh noise and averaging N
+  of them divided the noise by about sqrt(N); now they all draw the original's noise.
 * ``punctuation_variants``: the text with a different trailing punctuation or filler
-  appended. The clean embedding moves a little with each variant, so averaging converges
-  to the mean of the variants' clean embeddings, not to the original's.
+  appended. The model sees these, so each draws fresh noise, but its clean embedding also
+  moves a little, so averaging converges to the mean of the variants' clean embeddings,
+  not to the original's: the residual limit of keyed noise.
 
 ``query(texts)`` is the attacker's access: a function returning one (defended) vector per
 text, e.g. a loop over ``/v1/embeddings`` or the screening service's ``defend``.
@@ -48,6 +51,20 @@ def case_variants(text: str, count: int, seed: int = 0) -> list[str]:
     return variants
 
 
+def invisible_variants(text: str, count: int) -> list[str]:
+    """``count`` distinct versions of ``text`` with zero-width joiners (U+200D) after
+    different letters (the first is ``text`` itself)."""
+    letters = [i for i, c in enumerate(text) if c.isalpha()]
+    variants = [text]
+    for number in range(1, count):
+        if not letters:
+            break
+        extra = number // len(letters)
+        spots = {letters[(number * 7 + j) % len(letters)] for j in range(1 + extra)}
+        variants.append("".join(c + ("\u200d" if i in spots else "") for i, c in enumerate(text)))
+    return list(dict.fromkeys(variants))
+
+
 def punctuation_variants(text: str, count: int) -> list[str]:
     """``count`` distinct versions of ``text`` followed by different punctuation or filler
     (the first is ``text`` itself)."""
@@ -74,7 +91,7 @@ def averaged(answers: np.ndarray, clean: np.ndarray, counts: Sequence[int]) -> l
 def repeat_attack(
     query: Query, clean: np.ndarray, text: str, repeats: int = 32, seed: int = 0
 ) -> dict[str, Any]:
-    """Ask for ``text`` ``repeats`` times, then for ``repeats`` case variants and
+    """Ask for ``text`` ``repeats`` times, then for ``repeats`` case, invisible and
     punctuation variants of it; per mode the distinct answers, the distance to the clean
     vector of one answer and of the mean of 2, 4, ... ``repeats`` answers, and the gain
     (one answer's distance / the mean's)."""
@@ -82,6 +99,7 @@ def repeat_attack(
     modes = {
         "same_input": [text] * repeats,
         "case_variants": case_variants(text, repeats, seed),
+        "invisible_variants": invisible_variants(text, repeats),
         "punctuation_variants": punctuation_variants(text, repeats),
     }
     result: dict[str, Any] = {"repeats": repeats, "modes": {}}

@@ -1,14 +1,22 @@
 """The repeat / averaging attack over real HTTP on ``/v1/embeddings``: asking for one input
-again and again returns one vector (averaging buys nothing), while variants the text model
-cannot tell apart draw fresh keyed noise and average it away (the documented limit)."""
+again and again, or for variants the text model cannot tell apart (case, accents,
+zero-width characters), returns one vector, so averaging buys nothing; variants the model
+does see (punctuation) draw fresh noise (the documented limit)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import numpy as np
+import pytest
 
-from appliance.risk.repeat import case_variants, punctuation_variants, repeat_attack
+from appliance.risk.repeat import (
+    case_variants,
+    invisible_variants,
+    punctuation_variants,
+    repeat_attack,
+)
+from appliance.services.defences import canonical_input, input_rng
 from tests.api.conftest import LiveServer, served, test_pack  # noqa: F401 - fixtures
 
 RESEARCH = {"subject_role": "patient", "purpose": "research"}
@@ -26,13 +34,28 @@ def test_variants_are_distinct_and_keep_the_text() -> None:
     assert all(v.startswith(TEXT.rstrip(".")) for v in punctuated)
 
 
-def test_repeating_an_input_buys_nothing_but_case_variants_do(
+def test_variants_the_model_cannot_see_share_one_noise_draw() -> None:
+    """Case, accent and zero-width variants key the same noise as the original (before
+    the canonical form folded them, each drew its own and could be averaged away); the
+    real MiniLM embeds them identically, so nothing about them differs for an attacker."""
+    from appliance.risk.inversion import embed_texts
+
+    variants = [*case_variants(TEXT, 4), *invisible_variants(TEXT, 4)[1:], TEXT.replace("e", "é")]
+    assert len({canonical_input(v) for v in variants}) == 1
+    draws = {input_rng(b"k" * 32, "space", "text", v).normal(size=4).tobytes() for v in variants}
+    assert len(draws) == 1
+    vectors = embed_texts(variants)
+    assert np.allclose(vectors, vectors[0], atol=1e-5)
+    assert canonical_input(TEXT) != canonical_input(TEXT + "!")
+
+
+def test_repeated_and_invisible_variants_buy_nothing_over_http(
     served: LiveServer,  # noqa: F811
 ) -> None:
     """Over HTTP under the research policy (keyed gaussian noise): 16 copies of one note
+    and 16 case variants (one clean vector for the lower-casing test-pack tokenizer) all
     come back as one vector, so the mean is as far from the clean vector as one answer;
-    16 case variants (one clean vector for the lower-casing test-pack tokenizer) come back
-    as 16 different vectors whose mean is several times closer to the clean one."""
+    16 punctuation variants draw 16 different noises (the limit that stays)."""
     with served.client("query") as query:
         model = query.get("/v1/models").json()["data"][0]["id"]
 
@@ -47,10 +70,9 @@ def test_repeating_an_input_buys_nothing_but_case_variants_do(
         clean_variants = embed(case_variants(TEXT, 16), TREATMENT)
         result = repeat_attack(lambda texts: embed(texts, RESEARCH), clean, TEXT, repeats=16)
     assert np.allclose(clean_variants, clean, atol=1e-6)  # the tokenizer lower-cases
-    same = result["modes"]["same_input"]
-    assert same["distinct_answers"] == 1
-    assert same["single_distance"] > 1e-3  # the defence is on
-    assert same["averaged_distance"] == same["single_distance"]
-    varied = result["modes"]["case_variants"]
-    assert varied["distinct_answers"] == 16
-    assert varied["gain"] > 4.0, varied  # fresh noise per variant: ~16x in cosine distance
+    for mode in ("same_input", "case_variants"):
+        figures = result["modes"][mode]
+        assert figures["distinct_answers"] == 1, (mode, figures)
+        assert figures["single_distance"] > 1e-3  # the defence is on
+        assert figures["averaged_distance"] == pytest.approx(figures["single_distance"])
+    assert result["modes"]["punctuation_variants"]["distinct_answers"] == 16
