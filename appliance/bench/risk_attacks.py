@@ -118,7 +118,7 @@ def repeat_section(repeats: int, progress: Progress) -> list[dict[str, Any]]:
     key = os.urandom(32)
     rows = []
     for sigma in (0.02, 0.1):
-        for item in canary_notes(3, seed=7):
+        for item in canary_notes(2, seed=7):
             progress(f"repeat attack, sigma {sigma}")
             clean = embed_texts([item.text])[0]
             result = repeat_attack(

@@ -59,9 +59,9 @@ def invisible_variants(text: str, count: int) -> list[str]:
     for number in range(1, count):
         if not letters:
             break
-        extra = number // len(letters)
-        spots = {letters[(number * 7 + j) % len(letters)] for j in range(1 + extra)}
-        variants.append("".join(c + ("\u200d" if i in spots else "") for i, c in enumerate(text)))
+        spot = letters[(number - 1) % len(letters)]
+        joiners = "\u200d" * (1 + (number - 1) // len(letters))
+        variants.append(text[: spot + 1] + joiners + text[spot + 1 :])
     return list(dict.fromkeys(variants))
 
 
