@@ -2,10 +2,14 @@
 
 The attacker holds text embeddings (what the appliance stores or hands out) and the public
 model. He embeds public, non-PHI text himself and trains a decoder from an embedding to the
-set of MiniLM word pieces of its text (multi-label, binary cross-entropy). The decoder is an
-MLP whose output layer is tied to MiniLM's own (public) input token embeddings: a token's
-score is the dot product of the decoded vector with that token's embedding, so the decoder
-can score word pieces it never saw in training (the canary names are never in it).
+set of MiniLM word pieces of its text (multi-label, binary cross-entropy, positives
+weighted). The decoder standardises its input (the attacker's training vectors' mean and
+spread), then an MLP whose output layer is tied to MiniLM's own (public) input token
+embeddings: a token's score is the dot product of the decoded vector with that token's
+embedding plus a learnt per-token bias, so the decoder can score word pieces it never saw
+in training (the canary names are never in the decoder's training text unless the
+attacker holds a roster, ``notes.public_text(candidates=...)``). The output vocabulary is
+MiniLM's word pieces whichever text model produced the vectors.
 
 Figures (``evaluate``):
 
