@@ -28,12 +28,12 @@ def _membership(epsilon: float | None, auc: float) -> dict:
 def test_scifact_sentences_are_split_and_bounded(tmp_path: Path) -> None:
     """Abstracts are split into sentences; too short ones are skipped; the count is kept."""
     lines = [
-        {"_id": "1", "text": "Short. This sentence is long enough to count. And this one is long too!"},
+        {"_id": "1", "text": "Short. This sentence is long enough. And this one is long too!"},
         {"_id": "2", "text": "A third sentence that is long enough here."},
     ]
     (tmp_path / "corpus.jsonl").write_text("\n".join(json.dumps(x) for x in lines))
     assert scifact_sentences(tmp_path, 2) == [
-        "This sentence is long enough to count.",
+        "This sentence is long enough.",
         "And this one is long too!",
     ]
     assert len(scifact_sentences(tmp_path, 10)) == 3
