@@ -51,6 +51,7 @@ def _register() -> None:
         policy,
         retention,
         risk,
+        risk_attacks,
         serve,
         space,
         tokens,
@@ -75,6 +76,7 @@ def _register() -> None:
     cli.add_command(backup.backup)
     cli.add_command(backup.restore)
     cli.add_command(risk.risk)
+    risk_attacks.register(risk.risk)
 
 
 _register()

@@ -54,11 +54,23 @@ def _normalised(vectors: np.ndarray) -> np.ndarray:
 DEFENCES: dict[str, Defence] = {"gaussian_noise": gaussian_noise}
 
 
+_INVISIBLE = frozenset({"Cc", "Cf", "Mn"})
+"""Control, format (zero-width) and combining-mark (accent) characters."""
+
+
 def canonical_input(payload: bytes | str) -> bytes:
-    """The bytes the noise of an input is keyed on: NFC text with whitespace runs collapsed
-    (the encoders' tokenisers do the same), or the raw bytes of an image or audio clip."""
+    """The bytes the noise of an input is keyed on: for text, what an uncased tokeniser
+    sees (control and format characters such as zero-width joiners dropped, accents
+    stripped, case folded, whitespace runs collapsed), so variants the text model cannot
+    tell apart draw the same noise and cannot be averaged; for image and audio the raw
+    bytes."""
     if isinstance(payload, str):
-        text = re.sub(r"\s+", " ", unicodedata.normalize("NFC", payload)).strip()
+        decomposed = unicodedata.normalize("NFD", payload)
+        kept = "".join(
+            c for c in decomposed if c.isspace() or unicodedata.category(c) not in _INVISIBLE
+        )
+        folded = unicodedata.normalize("NFC", kept.casefold())
+        text = re.sub(r"\s+", " ", folded).strip()
         return b"text:" + text.encode("utf-8")
     return b"bytes:" + bytes(payload)
 

@@ -1,0 +1,102 @@
+"""``appliance risk inversion`` and ``appliance risk membership`` end to end: tables as
+JSON, progress on stderr, and a figures-only entry on the signed audit trail."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from appliance.encoders.testpack import write_test_pack
+from appliance.risk.notes import canary_notes
+from tests.conftest import run_appliance
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    """Tiny models train fastest on one thread (and do not fight other processes)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def _trail(capsys: pytest.CaptureFixture[str], data: str) -> list[dict]:
+    code, exported, _ = run_appliance(capsys, "--data-dir", data, "audit", "export")
+    assert code == 0
+    return [json.loads(line) for line in exported.splitlines()]
+
+
+def test_risk_inversion_sweeps_defences_and_signs_figures_only(
+    isolated_cli: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Against the active (test pack) text encoder: one row per text defence level with
+    token F1, canary recovery and utility; the audit entry holds figures, never a canary."""
+    data = str(tmp_path / "data")
+    assert run_appliance(capsys, "--data-dir", data, "init")[0] == 0
+    write_test_pack(tmp_path / "pack")
+    imported = run_appliance(capsys, "--data-dir", data, "models", "import", str(tmp_path / "pack"))
+    assert imported[0] == 0
+    code, out, err = run_appliance(
+        capsys, "--data-dir", data, "risk", "inversion",
+        "--public", "40", "--notes", "12", "--epochs", "2", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "decoder" in err and "defences" in err  # progress bars
+    result = json.loads(out)
+    levels = {(r["defence"], r["level"]) for r in result["rows"]}
+    assert ("keyed_noise", "sigma=0.02 (shipped)") in levels
+    assert {"none", "pca", "int8", "binary", "rotation"} <= {d for d, _ in levels}
+    for row in result["rows"]:
+        assert 0.0 <= row["f1"] <= 1.0 and 0.0 <= row["name_closed_top1"] <= 1.0
+        assert 0.0 <= row["recall@10"] <= 1.0
+    entries = [e for e in _trail(capsys, data) if e["action"] == "risk.inversion_audited"]
+    assert len(entries) == 1 and entries[0]["seq"] == result["audit_seq"]
+    trail_text = json.dumps(entries)
+    for note in canary_notes(12, seed=0):
+        assert note.name not in trail_text and note.mrn not in trail_text
+
+
+def _png(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels.astype(np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_risk_membership_attacks_adapters_with_and_without_dp(
+    isolated_cli: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """From an align-train pairs manifest: a non-private and an epsilon-8 adapter, each
+    attacked by loss threshold and shadow model, the DP row with its bound; signed."""
+    data = str(tmp_path / "data")
+    assert run_appliance(capsys, "--data-dir", data, "init")[0] == 0
+    rng = np.random.default_rng(0)
+    lines = []
+    for i in range(48):
+        image = rng.integers(0, 256, size=(8, 8))
+        (tmp_path / f"{i}.png").write_bytes(_png(image))
+        lines.append(json.dumps({"text": f"shape number {i % 4}", "file": f"{i}.png"}))
+    manifest = tmp_path / "pairs.jsonl"
+    manifest.write_text("\n".join(lines) + "\n")
+    code, out, err = run_appliance(
+        capsys, "--data-dir", data, "risk", "membership", "--pairs", str(manifest),
+        "--modality", "image", "--epsilon", "8", "--epochs", "3", "--shadows", "1", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    result = json.loads(out)
+    plain, private = result["rows"]
+    assert plain["epsilon_target"] is None and plain["bound"]["auc"] == 1.0
+    assert private["epsilon_spent"] <= 8.0 + 1e-6
+    assert 0.5 < private["bound"]["auc"] <= 1.0
+    for row in result["rows"]:
+        for attack in ("loss_threshold", "shadow"):
+            assert 0.0 <= row[attack]["auc"] <= 1.0
+    entries = [e for e in _trail(capsys, data) if e["action"] == "risk.membership_audited"]
+    assert len(entries) == 1
+    assert entries[0]["details"]["pairs_sha256"] == result["params"]["pairs_sha256"]
