@@ -24,6 +24,8 @@ from appliance.domain.findings import FindingKind
 from appliance.errors import ConfigError
 from appliance.policy.lines import LineIndex
 from appliance.policy.model import Category, PolicySet, Regime, Rule, Source
+from appliance.policy.risk_limits import SECTION as RISK_SECTION
+from appliance.policy.risk_limits import parse_risk_limits
 from appliance.policy.rules import RuleParser
 
 SYSTEM_POLICIES_DIR = Path("/etc/appliance/policies")
@@ -151,6 +153,7 @@ def load_policy_set(directory: Path | None = None) -> PolicySet:
             rules.extend(parsed)
         problems.extend(file.problems)
     _check_unique(problems, parser.seen, "rule")
+    risk_limits = parse_risk_limits(site, [c.id for c in in_force], rules, problems)
     if problems:
         raise PolicyError(problems)
     return PolicySet(
@@ -161,6 +164,7 @@ def load_policy_set(directory: Path | None = None) -> PolicySet:
         enabled=tuple(sorted(active)),
         categories=tuple(in_force),
         rules=tuple(rules),
+        risk_limits=risk_limits,
     )
 
 
@@ -175,7 +179,7 @@ def _file_regime(file: _File) -> str | None:
 
 def _header(file: _File, *, is_site: bool) -> tuple[Regime | None, list[str] | None]:
     name = "site" if is_site else "regime"
-    allowed = {name, "categories", "rules"}
+    allowed = {name, "categories", "rules", *([RISK_SECTION] if is_site else [])}
     for key in file.data:
         if key not in allowed:
             file.problem(

@@ -7,10 +7,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from appliance.domain.findings import Finding, FindingKind
 from appliance.policy.decisions import ConsentState, RequestContext
+
+if TYPE_CHECKING:
+    from appliance.policy.risk_limits import RiskLimit
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,8 @@ class PolicySet:
     enabled: tuple[str, ...]
     categories: tuple[Category, ...]
     rules: tuple[Rule, ...]
+    risk_limits: tuple[RiskLimit, ...] = ()
+    """The site's ``[[risk_limits]]`` (see ``appliance.policy.risk_limits``)."""
 
     def category(self, category_id: str) -> Category:
         """A category by id (``KeyError`` if unknown)."""
