@@ -73,7 +73,11 @@ def build_state(app: Appliance, *, policies_dir: Path | None = None) -> ApiState
         model_readiness=model_readiness,
         screening=screening,
         ingest=IngestService(
-            screening=screening, items=app.items, pseudonymize=app.pseudonymize, audit=app.audit
+            screening=screening,
+            items=app.items,
+            pseudonymize=app.pseudonymize,
+            audit=app.audit,
+            risk_gate=_risk_gate(settings.data_dir, screening.policy.policy.risk_limits),
         ),
         embeddings=EmbeddingService(screening=screening, audit=app.audit),
         consent=consent,
@@ -93,6 +97,13 @@ def _audit_drift(app: Appliance, space_version: str) -> Callable[[str, bool, dic
         )
 
     return record
+
+
+def _risk_gate(data_dir: Path, limits: Any) -> Any:
+    """Ingestion refuses what a failed risk audit blocks (``appliance/services/risk_gate``)."""
+    from appliance.services.risk_gate import RiskGate, VerdictStore
+
+    return RiskGate(limits, VerdictStore.in_data_dir(data_dir))
 
 
 def _derived_secret(app: Appliance, purpose: bytes) -> bytes:
