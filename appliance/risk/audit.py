@@ -114,7 +114,21 @@ def run_audit(
     noise_sigmas: Sequence[float] = NOISE_SIGMAS,
 ) -> dict[str, Any]:
     """The whole audit of one probe set: the sweep table (with the cross-modal utility of
-    ``utility`` per level when given) and the averaging section."""
+    ``utility`` per level when given) and the averaging section. BLAS runs one thread: the
+    probes are small, and on a shared CPU more threads only contend (4x slower here)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        return _run_audit(probe, key, progress, utility, noise_sigmas)
+
+
+def _run_audit(
+    probe: ProbeSet,
+    key: bytes | None,
+    progress: Progress | None,
+    utility: UtilityPairs | None,
+    noise_sigmas: Sequence[float],
+) -> dict[str, Any]:
     _require_auditable(probe.labels)
     key = key or os.urandom(32)
     step = progress or (lambda _name: None)
