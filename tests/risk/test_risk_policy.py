@@ -81,16 +81,24 @@ def test_limit_with_unknown_metric_and_category_is_refused(tmp_path: Path) -> No
         load_policy_set(folder)
 
 
-def test_judge_passes_and_fails_on_the_required_defence_row(tmp_path: Path) -> None:
-    """The verdict is read on the row of the limit's defence: the undefended clusters fail
-    a 2x-chance limit, heavy keyed noise lowers the risk, and its utility cost is reported."""
+@pytest.fixture(scope="module")
+def audited() -> dict[str, Any]:
+    """One sweep of clustered identities, priced on 20 caption pairs (shared: it is slow)."""
     probe = _clustered()
     rng = np.random.default_rng(1)
     texts = rng.normal(size=(20, 24))
     items = texts + 0.05 * rng.normal(size=(20, 24))
     keys = [f"caption {i}" for i in range(20)]
     utility = UtilityPairs("text", items, texts, keys, keys)
-    result = run_audit(probe, key=b"k" * 32, utility=utility, noise_sigmas=(0.01, 1.0))
+    return run_audit(probe, key=b"k" * 32, utility=utility, noise_sigmas=(0.01, 1.0))
+
+
+def test_judge_passes_and_fails_on_the_required_defence_row(
+    tmp_path: Path, audited: dict[str, Any]
+) -> None:
+    """The verdict is read on the row of the limit's defence: the undefended clusters fail
+    a 2x-chance limit, heavy keyed noise lowers the risk, and its utility cost is reported."""
+    result = audited
     limits = load_policy_set(_policies(tmp_path)).risk_limits
     [verdict] = risk_policy.judge(
         result, [lim for lim in limits if lim.id == "site.risk.test"], "text"
@@ -179,11 +187,12 @@ class _Refs(HTMLParser):
         self.refs += [v or "" for k, v in attrs if k in ("src", "href", "srcset", "action")]
 
 
-def test_report_has_verdicts_plots_and_extra_sections_and_nothing_external(tmp_path: Path) -> None:
+def test_report_has_verdicts_plots_and_extra_sections_and_nothing_external(
+    tmp_path: Path, audited: dict[str, Any]
+) -> None:
     """The report shows the verdict table, a plot per judged limit, an extra section given by
     another attack; every reference is an embedded data: PNG; no script, link or style file."""
-    probe = _clustered()
-    result = run_audit(probe, key=b"k" * 32, noise_sigmas=(0.1,))
+    result = dict(audited)
     limits = load_policy_set(_policies(tmp_path)).risk_limits
     result["verdicts"] = risk_policy.judge(result, limits, "text")
     for verdict in result["verdicts"]:
