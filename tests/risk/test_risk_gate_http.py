@@ -61,6 +61,7 @@ def _ingest(data: Path, policies: Path) -> list[dict[str, object]]:
     raise AssertionError("not served")
 
 
+@pytest.mark.slow
 def test_failed_audit_blocks_named_notes_until_a_passing_audit(
     isolated_cli: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
