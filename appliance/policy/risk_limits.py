@@ -16,6 +16,7 @@ them), the utility the defence must keep, and what a failed audit does to ingest
     defence = { name = "gaussian_noise", params = { sigma = 0.1 } }
     min_utility_kept = 0.9
     block = "on_fail"          # "never" | "on_fail" | "until_pass"
+    attacker = "any"           # "any" | "stored" (who the re-identification verdict assumes)
 
 Problems are reported as ``file:line: what`` like every other policy problem.
 """
@@ -39,6 +40,10 @@ METRICS: dict[str, str] = {
     "membership_auc": "membership-inference ROC AUC against a trained adapter",
 }
 BLOCK_MODES = ("never", "on_fail", "until_pass")
+ATTACKERS = ("any", "stored")
+"""``any``: the stronger of the attacker linking stored vectors among themselves and the one
+who also computes clean vectors with the model (public checkpoints, leaked weights);
+``stored``: only the former (the model's weights never leave the appliance)."""
 MODALITIES = ("text", "image", "audio")
 _KEYS = frozenset(
     {
@@ -52,6 +57,7 @@ _KEYS = frozenset(
         "defence",
         "min_utility_kept",
         "block",
+        "attacker",
         "notes",
     }
 )
@@ -82,6 +88,7 @@ class RiskLimit:
     block: str
     source: Source
     notes: str = ""
+    attacker: str = "any"
     extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     def covers(self, modality: str, categories: Sequence[str]) -> bool:
@@ -188,6 +195,12 @@ def _limit(
             file.lines.key(SECTION, n, "block") or line,
             f"{what}: block must be one of {', '.join(BLOCK_MODES)}",
         )
+    attacker = entry.get("attacker", "any")
+    if attacker not in ATTACKERS:
+        file.problem(
+            file.lines.key(SECTION, n, "attacker") or line,
+            f"{what}: attacker must be one of {', '.join(ATTACKERS)}",
+        )
     defence = _defence(file, n, entry, what, line)
     if defence is not None and categories and not _applied(rules, categories, defence):
         file.problem(
@@ -211,6 +224,7 @@ def _limit(
         block=str(block),
         source=Source(file.display, line),
         notes=str(entry.get("notes", "")),
+        attacker=str(attacker),
     )
 
 

@@ -23,7 +23,7 @@ from appliance.risk import defences as d
 from appliance.risk.averaging import averaging
 from appliance.risk.utility import RECALL, UtilityPairs, kept, measure
 
-NOISE_SIGMAS = (0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.3)
+NOISE_SIGMAS = (0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0)
 PCA_DIMENSIONS = (64, 16, 4)
 IDENTITY_DIRECTIONS = (1, 2, 4, 8)
 KNOWN_PAIRS = (2, 8, 32)

@@ -2,9 +2,10 @@
 defence the limit requires applied, and which measured defence level would meet both the
 risk limit and the utility goal.
 
-Re-identification is judged on the stronger of the two linkage attackers of the sweep
-(``top1``: linking stored vectors among themselves; ``cross_top1``: linking stored vectors
-to clean ones the attacker computes with the public model), divided by chance.
+Re-identification is judged, divided by chance, on the stronger of the two linkage attackers
+of the sweep (``top1``: linking stored vectors among themselves; ``cross_top1``: linking
+stored vectors to clean ones the attacker computes with the model) when the limit's
+``attacker`` is ``any``, on ``top1`` alone when it is ``stored``.
 """
 
 from __future__ import annotations
@@ -39,9 +40,10 @@ def _level(defence: tuple[str, Mapping[str, Any]] | None) -> tuple[str, str] | N
     return None
 
 
-def reidentification(row: Mapping[str, Any]) -> float:
-    """The stronger linkage attacker's top-1 over chance."""
-    top1 = max(row["top1"], row.get("cross_top1") or 0.0)
+def reidentification(row: Mapping[str, Any], attacker: str = "any") -> float:
+    """Top-1 over chance of the stronger linkage attacker (``any``) or of the attacker who
+    holds only stored vectors (``stored``)."""
+    top1 = row["top1"] if attacker == "stored" else max(row["top1"], row.get("cross_top1") or 0)
     return float(top1 / row["chance_top1"])
 
 
@@ -80,13 +82,14 @@ def judge(
             "min_utility_kept": limit.min_utility_kept,
             "utility_passed": None,
             "block": limit.block,
+            "attacker": limit.attacker,
         }
         if limit.metric == REID:
             wanted = _level(limit.defence)
             row = _find(result, wanted) if wanted else None
             if row is not None:
-                verdict["value"] = round(reidentification(row), 4)
-                verdict["baseline"] = round(reidentification(result["rows"][0]), 4)
+                verdict["value"] = round(reidentification(row, limit.attacker), 4)
+                verdict["baseline"] = round(reidentification(result["rows"][0], limit.attacker), 4)
                 verdict["passed"] = verdict["value"] <= limit.maximum
                 if "utility_kept" in row:
                     verdict["utility_kept"] = round(row["utility_kept"], 4)
@@ -106,7 +109,7 @@ def choices(result: Mapping[str, Any], limit: RiskLimit) -> list[dict[str, Any]]
     for row in result["rows"]:
         if row["defence"] not in ("none", "keyed_noise"):
             continue
-        value = reidentification(row)
+        value = reidentification(row, limit.attacker)
         kept = row.get("utility_kept")
         utility_ok = (
             None
@@ -120,11 +123,18 @@ def choices(result: Mapping[str, Any], limit: RiskLimit) -> list[dict[str, Any]]
                 "risk": round(value, 4),
                 "risk_ok": value <= limit.maximum,
                 "utility_kept": None if kept is None else round(kept, 4),
+                "utility_mrr": _mrr(result, row),
                 "utility_ok": utility_ok,
                 "meets_both": value <= limit.maximum and utility_ok is not False,
             }
         )
     return out
+
+
+def _mrr(result: Mapping[str, Any], row: Mapping[str, Any]) -> float | None:
+    direction = (result.get("utility") or {}).get("direction")
+    value = (row.get("utility_mrr") or {}).get(direction)
+    return None if value is None else round(float(value), 4)
 
 
 def audit_details(verdict: Mapping[str, Any]) -> dict[str, Any]:

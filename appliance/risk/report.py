@@ -73,7 +73,7 @@ def category_png(result: dict[str, Any], verdict: dict[str, Any]) -> bytes:
         for defence, rows in by_defence.items():
             axes.plot(
                 [r[utility_key] for r in rows],
-                [reidentification(r) for r in rows],
+                [reidentification(r, verdict.get("attacker", "any")) for r in rows],
                 marker="o",
                 label=defence,
             )
@@ -135,7 +135,8 @@ def _verdict_section(result: dict[str, Any], pngs: Mapping[str, bytes]) -> str:
             f"<td>{_cell(v['value'])}</td><td>{_cell(v['max'])}</td>"
             f'<td>{esc(v["defence"])}</td><td style="background:{colour}">{outcome}</td>'
             f"<td>{_cell(v['utility_kept'])}</td><td>{_cell(v['min_utility_kept'])}</td>"
-            f"<td>{utility}</td><td>{esc(v['block'])}</td></tr>"
+            f"<td>{utility}</td><td>{esc(v['block'])}</td>"
+            f"<td>{esc(str(v.get('attacker', 'any')))}</td></tr>"
         )
     parts = [
         "<h2>Policy verdicts</h2>",
@@ -147,7 +148,7 @@ def _verdict_section(result: dict[str, Any], pngs: Mapping[str, bytes]) -> str:
         "ingestion of its categories until an audit passes.</p>",
         "<table><tr><th>limit</th><th>categories</th><th>metric</th><th>no defence</th>"
         "<th>with defence</th><th>max</th><th>defence</th><th>verdict</th>"
-        "<th>utility kept</th><th>goal</th><th>utility</th><th>block</th></tr>",
+        "<th>utility kept</th><th>goal</th><th>utility</th><th>block</th><th>attacker</th></tr>",
         *rows,
         "</table>",
     ]
@@ -176,6 +177,7 @@ def _verdict_section(result: dict[str, Any], pngs: Mapping[str, bytes]) -> str:
         listed = "".join(
             f"<tr><td>{esc(c['defence'])}</td><td>{esc(c['level'])}</td>"
             f"<td>{_cell(c['risk'])}</td><td>{_cell(c['utility_kept'])}</td>"
+            f"<td>{_cell(c.get('utility_mrr'))}</td>"
             f"<td>{'yes' if c['meets_both'] else 'no'}</td></tr>"
             for c in choices
         )
@@ -183,6 +185,7 @@ def _verdict_section(result: dict[str, Any], pngs: Mapping[str, bytes]) -> str:
             "<p>Servable levels (keyed noise) measured: "
             f"{len(both)} meet both the limit and the utility goal.</p>"
             "<table><tr><th>defence</th><th>level</th><th>x chance</th><th>utility kept</th>"
+            "<th>MRR</th>"
             f"<th>meets both</th></tr>{listed}</table>"
         )
         if v["limit"] in pngs:
