@@ -141,7 +141,9 @@ def _verdict_section(result: dict[str, Any], pngs: Mapping[str, bytes]) -> str:
     parts = [
         "<h2>Policy verdicts</h2>",
         "<p>Each limit of the site policy, measured with the defence it requires. "
-        "Re-identification is the stronger linkage attacker's top-1 divided by chance; "
+        "Re-identification is top-1 divided by chance, of the stronger linkage attacker "
+        "(attacker <code>any</code>) or of the one holding only stored vectors "
+        "(<code>stored</code>); "
         "utility kept is the share of the undefended "
         f"{esc(str(result.get('utility', {}).get('direction', 'utility')))} recall@10 the "
         "defended vectors keep. A failed limit with block <code>on_fail</code> refuses "
