@@ -153,7 +153,8 @@ def load_policy_set(directory: Path | None = None) -> PolicySet:
             rules.extend(parsed)
         problems.extend(file.problems)
     _check_unique(problems, parser.seen, "rule")
-    risk_limits = parse_risk_limits(site, [c.id for c in in_force], rules, problems)
+    known_ids = ([c.id for c in categories], [c.id for c in in_force])
+    risk_limits = parse_risk_limits(site, known_ids, rules, problems)
     if problems:
         raise PolicyError(problems)
     return PolicySet(

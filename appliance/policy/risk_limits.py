@@ -117,11 +117,13 @@ class _Recorder:
 
 def parse_risk_limits(
     site: _PolicyFile | None,
-    category_ids: Sequence[str],
+    category_ids: tuple[Sequence[str], Sequence[str]],
     rules: Sequence[Rule],
     problems: list[str],
 ) -> tuple[RiskLimit, ...]:
-    """Every well-formed limit of the site file; problems are appended to ``problems``."""
+    """Every well-formed limit of the site file; problems are appended to ``problems``.
+    ``category_ids``: (every category defined, those of the regimes in force); a limit
+    keeps only categories in force, and one left with none can never apply (a problem)."""
     if site is None:
         return ()
     file = _Recorder(site)
@@ -131,7 +133,7 @@ def parse_risk_limits(
 
 
 def _parse(
-    file: _Recorder, category_ids: Sequence[str], rules: Sequence[Rule]
+    file: _Recorder, category_ids: tuple[Sequence[str], Sequence[str]], rules: Sequence[Rule]
 ) -> tuple[RiskLimit, ...]:
     entries = file.data.get(SECTION, [])
     if not isinstance(entries, list):
@@ -140,7 +142,7 @@ def _parse(
     out: list[RiskLimit] = []
     seen: set[str] = set()
     for n, entry in enumerate(entries):
-        limit = _limit(file, n, entry, sorted(category_ids), rules)
+        limit = _limit(file, n, entry, category_ids, rules)
         if limit is None:
             continue
         if limit.id in seen:
@@ -152,7 +154,11 @@ def _parse(
 
 
 def _limit(
-    file: _Recorder, n: int, entry: Any, known: list[str], rules: Sequence[Rule]
+    file: _Recorder,
+    n: int,
+    entry: Any,
+    known: tuple[Sequence[str], Sequence[str]],
+    rules: Sequence[Rule],
 ) -> RiskLimit | None:
     line = file.lines.table(SECTION, n) or 1
     if not isinstance(entry, dict):
@@ -229,19 +235,27 @@ def _limit(
 
 
 def _categories(
-    file: _Recorder, n: int, entry: dict[str, Any], known: list[str], what: str, line: int
+    file: _Recorder,
+    n: int,
+    entry: dict[str, Any],
+    known: tuple[Sequence[str], Sequence[str]],
+    what: str,
+    line: int,
 ) -> list[str]:
     at = file.lines.key(SECTION, n, "categories") or line
     value = entry.get("categories")
     if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
         file.problem(at, f"{what}: categories must list at least one category id or pattern")
         return []
+    defined, in_force = sorted(known[0]), set(known[1])
     matched: list[str] = []
     for pattern in value:
-        found = fnmatch.filter(known, pattern)
+        found = fnmatch.filter(defined, pattern)
         if not found:
-            file.problem(at, f"{what}: {pattern!r} matches no category in force")
-        matched.extend(i for i in found if i not in matched)
+            file.problem(at, f"{what}: unknown category {pattern!r}")
+        matched.extend(i for i in found if i not in matched and i in in_force)
+    if value and not matched and all(fnmatch.filter(defined, p) for p in value):
+        file.problem(at, f"{what}: can never apply: its categories belong to regimes not enabled")
     return matched
 
 
