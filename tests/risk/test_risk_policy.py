@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -107,6 +108,13 @@ def test_judge_passes_and_fails_on_the_required_defence_row(
     noisy = next(r for r in result["rows"] if r["level"] == "sigma=1.0")
     assert risk_policy.reidentification(noisy) < verdict["value"]
     assert noisy["utility_kept"] < 1.0
+    stored = replace(limits[-1], attacker="stored")
+    [only_stored] = risk_policy.judge(result, [stored], "text")
+    base = result["rows"][0]
+    assert only_stored["baseline"] == pytest.approx(base["top1"] / base["chance_top1"], abs=1e-4)
+    assert verdict["baseline"] == pytest.approx(
+        max(base["top1"], base["cross_top1"]) / base["chance_top1"], abs=1e-4
+    )
     choices = risk_policy.choices(result, limits[-1])
     assert [c["level"] for c in choices] == ["-", "sigma=0.01", "sigma=1.0"]
 
