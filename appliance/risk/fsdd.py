@@ -23,17 +23,8 @@ from typing import Any
 from appliance.risk.audit import ProbeSet, run_audit
 
 
-def _accents(metadata_file: Path) -> dict[str, str]:
-    """Speaker -> accent, read from ``metadata.py`` as data (never executed)."""
-    tree = ast.parse(metadata_file.read_text(encoding="utf-8"))
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "metadata":
-            table = ast.literal_eval(node.value)
-            return {speaker: str(info.get("accent", "")) for speaker, info in table.items()}
-    return {}
-
-
 def _speakers(metadata_file: Path) -> dict[str, dict[str, str]]:
+    """Speaker -> gender, accent, language, read from ``metadata.py`` as data (never run)."""
     tree = ast.parse(metadata_file.read_text(encoding="utf-8"))
     for node in tree.body:
         if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "metadata":
@@ -85,7 +76,7 @@ def fsdd_probe(root: Path, takes: int) -> ProbeSet:
     )
     payloads = [p.read_bytes() for p in files]
     speakers = [p.stem.split("_")[1] for p in files]
-    accents = _accents(root / "metadata.py")
+    accents = {s: i.get("accent", "") for s, i in _speakers(root / "metadata.py").items()}
     features = logmel(payloads)
     features = features - features.mean(axis=0)  # log energies are all positive
     attributes: dict[str, list[str | None]] = {"accent": [accents.get(s) for s in speakers]}
