@@ -6,6 +6,8 @@ Threat model of the rows (see docs/risk-audit.md):
 * ``cross_top1``: the attacker embeds his own samples with the public model (clean vectors)
   and links the stored, defended vectors to them; only where the dimension is kept.
 * ``recall@10``: utility, the defended vectors' top-10 neighbours against the clean ones'.
+* ``utility`` / ``utility_kept`` (with ``UtilityPairs``): the alignment audit's cross-modal
+  recall@10 with the defence on the stored side, and its share of the undefended value.
 """
 
 from __future__ import annotations
