@@ -108,10 +108,11 @@ def dlib_descriptors(
     (images where it finds none are taken whole: ORL images are face crops)."""
     import io
 
-    import dlib
     from PIL import Image
 
-    detector, predictor, recogniser = _dlib_models()
+    detector, predictor, recogniser = _dlib_models()  # ConfigError with the remedy first
+    import dlib
+
     rows, detected = [], 0
     for raw in images:
         with Image.open(io.BytesIO(raw)) as image:

@@ -45,5 +45,5 @@ def test_dlib_absent_is_a_config_error_with_remedy(monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setitem(sys.modules, "dlib", None)  # import dlib -> ImportError
     with pytest.raises(ConfigError) as error:
-        faces._dlib_models()
+        faces.dlib_descriptors([b"not read"])
     assert "dlib-bin" in error.value.remedy
