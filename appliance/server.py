@@ -3,8 +3,6 @@ graceful shutdown and systemd notification (READY=1, WATCHDOG=1)."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import ipaddress
 import os
 import socket
@@ -17,41 +15,125 @@ from typing import Any
 import uvicorn
 
 from appliance.api.app import create_app
+from appliance.api.dependencies import ApiServices, ServedEncoders
 from appliance.api.metrics import ApiMetrics
-from appliance.api.state import ApiState
+from appliance.audit import export_jsonl
 from appliance.audit.entry import SYSTEM_ACTOR
-from appliance.crypto.keyring import SYSTEM_OWNER, KeyKind
-from appliance.detectors import get_registry
+from appliance.detectors import DetectorRegistry
 from appliance.domain.types import Actor
 from appliance.errors import ApplianceError, ConfigError
 from appliance.models import ModelStore
 from appliance.observability import adopt_library_loggers, get_logger
 from appliance.policy import PolicyEngine
-from appliance.services.consent import ConsentService
 from appliance.services.ingest import EmbeddingService, IngestService, Screening
+from appliance.services.readiness import Check, ReadinessService
 from appliance.services.search import SearchService
 from appliance.settings import ApiSettings, ServerSettings, Settings
+from appliance.store.repository import count_items_without_key
 from appliance.wiring import Appliance, open_appliance, remove_stale_snapshot_temps
 
 log = get_logger(__name__)
 
 
-def build_state(app: Appliance, *, policies_dir: Path | None = None) -> ApiState:
+def api_services(
+    app: Appliance,
+    *,
+    encoders: ServedEncoders | None = None,
+    screening: Screening | None = None,
+    metrics: ApiMetrics | None = None,
+    model_readiness: Callable[[], str | None] = lambda: None,
+) -> ApiServices:
+    """What the API's controllers get injected, composed from an opened appliance (and,
+    when a space is served, its encoders and the screening in front of them)."""
+    served = {}
+    if encoders is not None and screening is not None:
+        served = {
+            "screening": screening,
+            "ingest": IngestService(
+                screening=screening,
+                items=app.items,
+                pseudonymize=app.pseudonymize,
+                audit=app.audit,
+                risk_gate=_risk_gate(app.settings.data_dir, screening.policy.policy.risk_limits),
+            ),
+            "embeddings": EmbeddingService(screening=screening, audit=app.audit),
+            "search": SearchService(screening=screening, items=app.items, audit=app.audit),
+        }
+    return ApiServices(
+        tokens=app.tokens,
+        audit=app.audit,
+        collections=app.collections,
+        erasure=app.erasure,
+        consent=app.consent,
+        export_audit=lambda out: export_jsonl(app.settings.data_dir / "audit", out),
+        limits=app.settings.limits,
+        metrics=metrics or ApiMetrics(),
+        readiness=readiness_service(app, encoders, model_readiness),
+        encoders=encoders,
+        **served,
+    )
+
+
+def readiness_service(
+    app: Appliance,
+    encoders: ServedEncoders | None,
+    model_readiness: Callable[[], str | None] = lambda: None,
+) -> ReadinessService:
+    """The readiness checks of a serving appliance, fail closed, in the order reported."""
+    data_dir = app.settings.data_dir
+
+    def writable(name: str) -> Callable[[], str | None]:
+        return lambda: None if os.access(data_dir / name, os.W_OK) else "directory not writable"
+
+    def store_answers() -> str | None:
+        with app.database.read() as connection:
+            connection.exec_driver_sql("SELECT 1")
+        return None
+
+    def audit_trail() -> str | None:
+        if app.audit.head is None:
+            return "trail has no genesis entry"
+        return app.audit_health.problem()
+
+    def erasure_hygiene() -> list[str]:
+        with app.database.read() as connection:
+            orphans = count_items_without_key(connection)
+        keys = app.keys.status()
+        found = []
+        if orphans:
+            found.append(f"items: {orphans} stored item(s) have no data key (unreadable)")
+        if keys.shreds_overdue:
+            found.append(f"keys: {keys.shreds_overdue} KEK shred(s) overdue after erasure")
+        return found
+
+    checks: list[tuple[str, Check]] = [
+        ("models", model_readiness),
+        ("encoders", lambda: None if encoders is not None and encoders.ready() else "not loaded"),
+        ("audit", writable("audit")),
+        ("index", writable("index")),
+        ("store", store_answers),
+        ("audit", audit_trail),
+    ]
+    return ReadinessService(checks, warnings=[erasure_hygiene])
+
+
+def build_state(app: Appliance, *, policies_dir: Path | None = None) -> ApiServices:
     """Start the encoders of the active space and compose every service the API uses."""
     from appliance.encoders.serving import start_encoders  # torch lives behind this import
 
     settings = app.settings
     policy = PolicyEngine.load(policies_dir)
-    get_registry().warm()  # detectors load before readiness, not on the first request
+    detectors = DetectorRegistry()  # the one registry every screening of this server uses
+    detectors.warm()  # detectors load before readiness, not on the first request
     encoders = start_encoders(settings)
-    consent = ConsentService.for_appliance(app)
     screening = Screening(
         policy=policy,
-        consent=consent,
+        consent=app.consent,
         encoder_settings=settings.encoders,
         clock=app.clock,
-        dicom_uid_key=_derived_secret(app, b"dicom-uid-replacement"),
-        noise_key=_derived_secret(app, b"defence-noise"),
+        dicom_uid_key=app.derived_secret(b"dicom-uid-replacement"),
+        noise_key=app.derived_secret(b"defence-noise"),
+        detectors=detectors,
     )
     store = ModelStore(settings.models_dir)
 
@@ -59,29 +141,19 @@ def build_state(app: Appliance, *, policies_dir: Path | None = None) -> ApiState
     if encoders.drift is not None:
         encoders.drift.on_change = _audit_drift(app, encoders.space_version)
 
-    def model_readiness() -> tuple[bool, str]:
+    def model_readiness() -> str | None:
         ready = store.ready()
-        return ready.ok, ready.reason
+        return None if ready.ok else ready.reason
 
-    return ApiState(
-        appliance=app,
+    return api_services(
+        app,
         encoders=encoders,
+        screening=screening,
         metrics=ApiMetrics(
             engine_stats=encoders.stats,
             drift=encoders.drift.report if encoders.drift is not None else None,
         ),
         model_readiness=model_readiness,
-        screening=screening,
-        ingest=IngestService(
-            screening=screening,
-            items=app.items,
-            pseudonymize=app.pseudonymize,
-            audit=app.audit,
-            risk_gate=_risk_gate(settings.data_dir, screening.policy.policy.risk_limits),
-        ),
-        embeddings=EmbeddingService(screening=screening, audit=app.audit),
-        consent=consent,
-        search=SearchService(screening=screening, items=app.items, audit=app.audit),
     )
 
 
@@ -104,13 +176,6 @@ def _risk_gate(data_dir: Path, limits: Any) -> Any:
     from appliance.services.risk_gate import RiskGate, VerdictStore
 
     return RiskGate(limits, VerdictStore.in_data_dir(data_dir))
-
-
-def _derived_secret(app: Appliance, purpose: bytes) -> bytes:
-    """A stable secret for ``purpose``, derived from the KEK-protected pseudonym key."""
-    with app.database.write() as connection:
-        _, key = app.keyring.get(connection, KeyKind.PSEUDONYM, SYSTEM_OWNER)
-    return hmac.new(key, purpose, hashlib.sha256).digest()
 
 
 def notify(message: str) -> None:
@@ -187,7 +252,7 @@ def run_server(
     host: str,
     port: int,
     policies_dir: Path | None = None,
-    on_ready: Callable[[ApiState], None] | None = None,
+    on_ready: Callable[[ApiServices, str], None] | None = None,
     insecure_http: bool = False,
 ) -> None:
     """Serve until SIGTERM/SIGINT: drain requests, snapshot indexes, audit the stop."""
@@ -203,7 +268,7 @@ def run_server(
     def watchdog() -> None:
         interval = int(os.environ.get("WATCHDOG_USEC", "0")) / 2_000_000
         while interval > 0 and not stop.wait(interval):
-            if not state.readiness_problems():
+            if not state.readiness.problems():
                 notify("WATCHDOG=1")
 
     def maintenance() -> None:
@@ -229,7 +294,7 @@ def run_server(
         threading.Thread(target=watchdog, name="watchdog", daemon=True).start()
         threading.Thread(target=maintenance, name="maintenance", daemon=True).start()
         if on_ready is not None:
-            on_ready(state)
+            on_ready(state, served_url)
 
     failures: list[str] = []
 
@@ -264,14 +329,28 @@ def run_server(
     api = create_app(
         state, on_startup=[started], on_shutdown=[stopping], **api_limits(settings.api)
     )
-    server = uvicorn.Server(uvicorn_config(api, settings.server, host=host, port=port))
-    server.run()
+    config = uvicorn_config(api, settings.server, host=host, port=port)
+    listener = config.bind_socket()  # listening before READY=1 and the banner, so both
+    listener.listen(2048)  # name the address really served (port 0: the one given)
+    served_url = listen_url(listener, tls=bool(settings.server.tls_cert_file))
+    server = uvicorn.Server(config)
+    try:
+        server.run(sockets=[listener])
+    finally:
+        listener.close()
     if failures:
         raise ApplianceError(
             "shutdown was incomplete: " + "; ".join(failures),
             remedy="make the data directory writable (free disk space), then start the "
             "appliance: it rebuilds indexes and re-checks the audit trail on open",
         )
+
+
+def listen_url(listener: socket.socket, *, tls: bool) -> str:
+    """``scheme://host:port`` of a bound listening socket (IPv6 hosts in brackets)."""
+    host, port = listener.getsockname()[:2]
+    shown = f"[{host}]" if ":" in str(host) else str(host)
+    return f"{'https' if tls else 'http'}://{shown}:{port}"
 
 
 def _describe(exc: BaseException) -> str:

@@ -7,8 +7,10 @@ prepares a data directory; ``open_appliance`` opens an initialised one.
 from __future__ import annotations
 
 import fcntl
+import hashlib
+import hmac
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,16 +23,21 @@ from appliance.crypto.keyring import SYSTEM_OWNER, KeyKind, KeyRing
 from appliance.crypto.pseudonym import Pseudonymizer
 from appliance.domain.types import Actor
 from appliance.errors import ConfigError
+from appliance.observability import get_logger
+from appliance.services.audit_health import AuditHealth
+from appliance.services.consent import ConsentService
 from appliance.services.erasure import ErasureService
 from appliance.services.indexes import IndexManager
 from appliance.services.items import CollectionService, ItemService
 from appliance.services.keys import KeyService
+from appliance.services.retention import RetentionService
 from appliance.services.tokens import TokenService
 from appliance.settings import Settings
 from appliance.store import keys as key_rows
 from appliance.store.database import Database, create_store_engine
 from appliance.store.migrations import current_version, migrate, require_current
 
+log = get_logger(__name__)
 SUBDIRECTORIES = ("keys", "audit", "index", "models")
 LOCK_FILE = "appliance.lock"
 SNAPSHOT_TEMP_PATTERN = ".*.snap.*.tmp"  # appliance.index.snapshot's in-flight writes
@@ -52,6 +59,9 @@ class Appliance:
     erasure: ErasureService
     keys: KeyService
     tokens: TokenService
+    consent: ConsentService
+    retention: RetentionService
+    audit_health: AuditHealth
     pseudonymize: Pseudonymizer
     signing_public_key: bytes
     _lock_fd: int = field(default=-1, repr=False)
@@ -61,6 +71,23 @@ class Appliance:
         """The server's timer: apply erasures made by other processes, run due KEK shreds."""
         self.indexes.changes.catch_up(force=True)
         self.keys.shred_due(actor=Actor.operator())
+
+    def derived_secret(self, purpose: bytes) -> bytes:
+        """A stable secret for ``purpose``, derived from the KEK-protected pseudonym key."""
+        with self.database.write() as connection:
+            _, key = self.keyring.get(connection, KeyKind.PSEUDONYM, SYSTEM_OWNER)
+        return hmac.new(key, purpose, hashlib.sha256).digest()
+
+    def consent_service(self, known_categories: Collection[str] | None) -> ConsentService:
+        """The consent registry refusing categories outside ``known_categories`` (the
+        loaded policy's), for grants made by the CLI."""
+        return ConsentService(
+            database=self.database,
+            pseudonymize=self.pseudonymize,
+            audit=self.audit,
+            clock=self.clock,
+            known_categories=known_categories,
+        )
 
     def close(self) -> None:
         """Snapshot changed indexes, checkpoint the audit trail, release everything (once)."""
@@ -207,6 +234,11 @@ def open_appliance(
         erasure=ErasureService(pseudonymize=pseudonymize, indexes=indexes, keys=keys, **common),
         keys=keys,
         tokens=TokenService(database, audit, clock),
+        consent=ConsentService(
+            database=database, pseudonymize=pseudonymize, audit=audit, clock=clock
+        ),
+        retention=RetentionService(indexes=indexes, keys=keys, **common),
+        audit_health=AuditHealth(data_dir, clock),
         pseudonymize=pseudonymize,
         signing_public_key=signing.public_key().public_bytes_raw(),
         _lock_fd=lock_fd,
@@ -223,6 +255,15 @@ def audit_public_key(settings: Settings, environ: Mapping[str, str] | None = Non
         return _signing_key(database, keyring).public_key().public_bytes_raw()
     finally:
         database.dispose()
+
+
+def record_audit_verification(settings: Settings, *, ok: bool, reason: str = "") -> None:
+    """Record an ``audit verify`` outcome for readiness (``services.audit_health``); a data
+    dir that cannot take the record is reported on the log, never hides the outcome."""
+    try:
+        AuditHealth(settings.data_dir, SystemClock()).record(ok, reason)
+    except OSError as exc:
+        log.error("audit.verification_unrecorded", error=exc.strerror or type(exc).__name__)
 
 
 def audit_witness(settings: Settings) -> Path | None:

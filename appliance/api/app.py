@@ -1,4 +1,5 @@
-"""The app factory: the one place that wires the HTTP layer."""
+"""The app factory: the one place that wires the HTTP layer (controllers, one ``Provide()``
+per service, the guard, middleware, error handlers and the OpenAPI document)."""
 
 from __future__ import annotations
 
@@ -7,72 +8,71 @@ from collections.abc import Callable, Sequence
 
 from litestar import Litestar
 from litestar.datastructures import State
-from litestar.di import Provide
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.types import ControllerRouterHandler
 
 from appliance import __version__
-from appliance.api import admin, embeddings, health, items
+from appliance.api.admin import AuditController
 from appliance.api.auth import AccessControl, authorize
 from appliance.api.body import GuardedRequest
+from appliance.api.classify import ClassifyController
+from appliance.api.collections import CollectionController, SubjectController
+from appliance.api.consents import ConsentController
 from appliance.api.deadline import deadline_middleware
+from appliance.api.dependencies import ApiServices, dependencies
+from appliance.api.embeddings import EmbeddingsController, ModelController
 from appliance.api.errors import handle_appliance_error, handle_http_exception, handle_unexpected
+from appliance.api.health import HealthController
+from appliance.api.items import ItemController
 from appliance.api.limits import FailureLockout, RateLimiter
-from appliance.api.state import ApiState
+from appliance.api.search import SearchController
 from appliance.errors import ApplianceError
+from appliance.settings import ApiSettings
 
 MAX_BODY_BYTES = 64 * 1024 * 1024
+_RATES = ApiSettings()  # the [api] settings' defaults (the server passes the configured ones)
 
 ROUTES: Sequence[ControllerRouterHandler] = (
-    health.healthz,
-    health.readyz,
-    health.metrics,
-    admin.create_collection,
-    admin.list_collections,
-    admin.erase_subject,
-    admin.audit_export,
-    admin.list_models,
-    items.ingest_items,
-    items.search,
-    items.classify_input,
-    items.grant_consent,
-    items.list_consents,
-    items.revoke_consent,
-    embeddings.create_embeddings,
+    HealthController,
+    CollectionController,
+    SubjectController,
+    ItemController,
+    SearchController,
+    ClassifyController,
+    ConsentController,
+    EmbeddingsController,
+    ModelController,
+    AuditController,
 )
 
 
 def create_app(
-    state: ApiState,
+    services: ApiServices,
     *,
     extra_routes: Sequence[ControllerRouterHandler] = (),
-    requests_per_second: float = 50.0,
-    burst: int = 200,
-    failures_per_minute: int = 20,
-    lockout_seconds: float = 60.0,
+    requests_per_second: float = _RATES.requests_per_minute_per_token / 60.0,
+    burst: int = _RATES.request_burst_per_token,
+    failures_per_minute: int = _RATES.auth_failures_per_minute,
+    lockout_seconds: float = _RATES.lockout_seconds,
     on_startup: Sequence[Callable[[], None]] = (),
     on_shutdown: Sequence[Callable[[], None]] = (),
 ) -> Litestar:
-    """Build the litestar app around an opened appliance and its served encoders."""
+    """Build the litestar app around the composed services (``appliance.server``); the
+    rate limits and lockout come from the ``[api]`` settings (``server.api_limits``)."""
     access = AccessControl(
-        tokens=state.appliance.tokens,
-        audit=state.appliance.audit,
+        tokens=services.tokens,
+        audit=services.audit,
         per_token=RateLimiter(requests_per_second, burst, monotonic=time.monotonic),
         failures=FailureLockout(failures_per_minute, lockout_seconds),
     )
-
-    limits = state.appliance.settings.limits
-
-    def provide_state() -> ApiState:
-        return state
-
+    limits = services.limits
     return Litestar(
         route_handlers=[*ROUTES, *extra_routes],
-        dependencies={"api": Provide(provide_state, sync_to_thread=False)},
+        dependencies=dependencies(services),
         guards=[authorize],
-        middleware=[state.metrics.middleware, deadline_middleware(limits.request_deadline_s)],
+        middleware=[services.metrics.middleware, deadline_middleware(limits.request_deadline_s)],
         exception_handlers={
             ApplianceError: handle_appliance_error,
             HTTPException: handle_http_exception,
@@ -81,9 +81,11 @@ def create_app(
         openapi_config=OpenAPIConfig(
             title="Appliance API",
             version=__version__,
-            description="On-premise multimodal embedding appliance (intranet API).",
+            description="On-premise multimodal embedding appliance (intranet API). Every "
+            'error is {"error": {"code", "message", "remedy"}} (ErrorBody).',
             path="/schema",
             render_plugins=[JsonRenderPlugin()],
+            create_examples=False,
         ),
         request_max_body_size=MAX_BODY_BYTES,
         state=State({"access": access, "max_json_depth": limits.max_json_depth}),

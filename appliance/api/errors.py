@@ -45,7 +45,8 @@ STATUS_BY_CODE: dict[str, int] = {
     "policy_invalid": 503,
     "space_unavailable": 503,
 }
-"""Every code the API answers with; docs/api.md lists each (a test keeps them in step)."""
+"""Every code the API answers with (``contract.ErrorCode``); docs/api.md lists each (tests
+keep the three in step)."""
 
 _OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")
 
@@ -72,16 +73,18 @@ class ApiError(ApplianceError):
 
 def error_body(code: str, message: str, remedy: str = "", **extra: Any) -> dict[str, Any]:
     """The one error shape every route uses."""
-    body: dict[str, Any] = {"code": code, "message": message}
-    if remedy:
-        body["remedy"] = remedy
+    body: dict[str, Any] = {"code": code, "message": message, "remedy": remedy}
     body.update(extra)
     return {"error": body}
 
 
 def handle_appliance_error(_: Request[Any, Any, Any], exc: ApplianceError) -> Response[Any]:
     """Map our errors to their status with the JSON body."""
-    status = STATUS_BY_CODE.get(exc.code, 400)
+    status = STATUS_BY_CODE.get(exc.code)
+    code = exc.code
+    if status is None:  # a code the contract does not list: answered as a plain 400
+        log.warning("api.unlisted_error_code", code=exc.code)
+        status, code = 400, "bad_request"
     headers = dict(getattr(exc, "headers", {}) or {})
     retry = getattr(exc, "retry_after_s", None)
     if retry is not None:
@@ -89,7 +92,7 @@ def handle_appliance_error(_: Request[Any, Any, Any], exc: ApplianceError) -> Re
     if status >= 500:
         log.error("api.error", code=exc.code, error=exc.message)
     return Response(
-        error_body(exc.code, public_message(exc.message), exc.remedy),
+        error_body(code, public_message(exc.message), exc.remedy),
         status_code=status,
         headers=headers,
         media_type=MediaType.JSON,

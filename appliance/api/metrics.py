@@ -151,6 +151,9 @@ class ApiMetrics:
 
 
 def _route(scope: Any) -> str:
+    template = scope.get("path_template")  # the full route (a controller's handler knows
+    if template:  # only its own part of the path)
+        return str(template)
     handler = scope.get("route_handler")
     if handler is not None and getattr(handler, "paths", None):
         return sorted(handler.paths)[0]

@@ -167,8 +167,9 @@ def run_encoder_benchmark(
     (a model pack directory), or random-weight models are written to a temporary
     directory: tiny test models, or real architecture sizes with ``real_size``.
     """
+    from appliance.bench import loadtest
     from appliance.bench.fair import compare_fair
-    from appliance.engine import EncoderEngine, loadtest
+    from appliance.engine import EncoderEngine
 
     say = progress or (lambda _message: None)
     settings = settings or EncoderSettings()

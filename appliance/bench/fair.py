@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from appliance.bench import loadtest
 from appliance.encoders.base import Encoder
-from appliance.engine import loadtest
 from appliance.engine.core import EncoderEngine
 from appliance.engine.preparing import default_prepare_workers
 from appliance.engine.requests import Raw

@@ -112,7 +112,7 @@ def drive(target: Target, requests: Sequence[Sequence[str]], clients: int) -> di
 
 def summarise(wall: float, latencies: Sequence[float], sentences: int) -> dict[str, float]:
     """Sentences/s, requests/s and p50/p95/p99 latency (nearest rank) in ms."""
-    from appliance.engine.loadtest import percentiles_ms
+    from appliance.bench.loadtest import percentiles_ms
 
     return {
         "sentences_per_s": round(sentences / wall, 2) if wall else 0.0,

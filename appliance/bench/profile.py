@@ -97,7 +97,7 @@ def _stage_times(served: Any, texts: list[str]) -> dict[str, list[float]]:
     """Each stage of the embeddings handler, alone, per text (seconds)."""
     from litestar.serialization import encode_json
 
-    from appliance.api.embeddings import DEFAULT_CONTEXT, _inputs
+    from appliance.api.embeddings import DEFAULT_CONTEXT, input_texts
     from appliance.api.payloads import decode_input
     from appliance.detectors import detect
     from appliance.domain.types import Actor, Modality
@@ -114,7 +114,7 @@ def _stage_times(served: Any, texts: list[str]) -> dict[str, list[float]]:
         body = json.dumps({"model": served.target.model, "input": text}).encode()
         t0 = tick()
         parsed = json.loads(body)
-        payload = decode_input(Modality.TEXT, _inputs(parsed["input"])[0], field="input[0]")
+        payload = decode_input(Modality.TEXT, input_texts(parsed["input"])[0], field="input[0]")
         context = RequestContext.from_mapping(DEFAULT_CONTEXT, modality=Modality.TEXT)
         t1 = tick()
         actor = app.tokens.authenticate(served.target.token)

@@ -25,9 +25,10 @@ def audit() -> None:
 )
 @pass_context
 def verify(ctx: CliContext, witness: Path | None) -> None:
-    """Exit 0 if the trail is intact; exit 1 naming the first bad entry."""
+    """Exit 0 if the trail is intact; exit 1 naming the first bad entry. The outcome is
+    recorded in the data dir: a serving appliance is not ready while the last one failed."""
     from appliance.audit import verify_trail
-    from appliance.wiring import audit_witness
+    from appliance.wiring import audit_witness, record_audit_verification
 
     settings = ctx.settings
     report = verify_trail(
@@ -35,6 +36,9 @@ def verify(ctx: CliContext, witness: Path | None) -> None:
         audit_public_key(settings),
         checkpoint_every=settings.audit.checkpoint_every,
         witness=witness or audit_witness(settings),
+    )
+    record_audit_verification(
+        settings, ok=report.ok, reason="" if report.ok else str(report.problem or "")
     )
     if report.ok:
         witnessed = (

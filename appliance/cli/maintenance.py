@@ -11,6 +11,7 @@ import click
 from appliance.cli.context import CliContext, pass_context
 from appliance.domain.types import Actor
 from appliance.errors import InvalidInputError
+from appliance.store.database import Database
 from appliance.store.repository import count_items_without_key
 from appliance.wiring import InitReport, init_appliance
 
@@ -85,11 +86,30 @@ def warn_about_kek(report: InitReport) -> None:
         click.echo(f"the key encryption key is at {kek.path} (keys.kek_file)", err=True)
 
 
+def data_dir_format(database: Database) -> dict[str, int | str]:
+    """The data-dir format: the store's schema version and the on-disk format versions.
+
+    ``data_dir`` is ``<schema>.<index snapshot version>``: a release that changes either
+    changes it, and an older release refuses a store newer than it knows."""
+    from appliance.index.snapshot import SNAPSHOT_VERSION
+    from appliance.services.backup_archive import FORMAT as BACKUP_FORMAT
+    from appliance.store.migrations import LATEST_VERSION, current_version
+
+    schema = current_version(database)
+    return {
+        "data_dir": f"{schema}.{SNAPSHOT_VERSION}",
+        "schema_version": schema,
+        "schema_latest": LATEST_VERSION,
+        "index_snapshot": SNAPSHOT_VERSION,
+        "backup_archive": int(BACKUP_FORMAT.rsplit("/", 1)[1]),
+    }
+
+
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_context
 def status(ctx: CliContext, as_json: bool) -> None:
-    """Summarise the appliance: keys, audit trail, collections."""
+    """Summarise the appliance: data-dir format, keys, audit trail, collections."""
     from appliance.audit import verify_trail
 
     app = ctx.appliance()
@@ -98,8 +118,10 @@ def status(ctx: CliContext, as_json: bool) -> None:
     collections = [{"name": c.name, "dimension": c.dimension} for c in app.collections.list()]
     with app.database.read() as connection:
         without_key = count_items_without_key(connection)
+    data_format = data_dir_format(app.database)
     summary = {
         "data_dir": str(app.settings.data_dir),
+        "format": data_format,
         "kek": {
             "active": keys.active,
             "pending": keys.pending,
@@ -117,6 +139,11 @@ def status(ctx: CliContext, as_json: bool) -> None:
         click.echo(json.dumps(summary, indent=2))
         return
     click.echo(f"data dir      {summary['data_dir']}")
+    click.echo(
+        f"format        {data_format['data_dir']} (store schema {data_format['schema_version']}"
+        f" of {data_format['schema_latest']}, index snapshots v{data_format['index_snapshot']},"
+        f" backups v{data_format['backup_archive']})"
+    )
     click.echo(f"KEK           version {keys.active} ({keys.source})")
     click.echo(f"data keys     {sum(keys.keys_by_kind.values())} {keys.keys_by_kind}")
     state = "intact" if trail.ok else f"BROKEN: {trail.problem}"

@@ -177,11 +177,9 @@ def consents() -> None:
 
 
 def _consent_service(ctx: CliContext, policies_dir: Path | None) -> Any:
-    from appliance.services.consent import ConsentService
-
     app = ctx.appliance()
     known = [c.id for c in _engine(policies_dir).policy.categories]
-    return ConsentService.for_appliance(app, known_categories=known)
+    return app.consent_service(known_categories=known)
 
 
 @consents.command("grant")
@@ -238,11 +236,7 @@ def grant(
 @pass_context
 def revoke(ctx: CliContext, consent_id: int) -> None:
     """Revoke consent CONSENT_ID from now on (audited; idempotent)."""
-    from appliance.services.consent import ConsentService
-
-    changed = ConsentService.for_appliance(ctx.appliance()).revoke(
-        consent_id, actor=Actor.operator()
-    )
+    changed = ctx.appliance().consent.revoke(consent_id, actor=Actor.operator())
     click.echo(json.dumps({"consent_id": consent_id, "revoked": changed}))
 
 
@@ -257,11 +251,9 @@ def list_consents(
     ctx: CliContext, refused: tuple[str, ...], id_file: Path | None, as_json: bool
 ) -> None:
     """List one subject's consents (id on stdin or --file), revoked and expired included."""
-    from appliance.services.consent import ConsentService
-
     refuse_argv_ids(refused, "consents list")
     (subject_id,) = read_subject_ids(id_file, single=True)
-    rows = ConsentService.for_appliance(ctx.appliance()).list(subject_id)
+    rows = ctx.appliance().consent.list(subject_id)
     out = [
         {
             "consent_id": r.id,

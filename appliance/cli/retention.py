@@ -39,10 +39,8 @@ def retention() -> None:
 @pass_context
 def run(ctx: CliContext, now_text: str | None, dry_run: bool, as_json: bool) -> None:
     """Erase every item whose retention deadline has passed (audited, idempotent)."""
-    from appliance.services.retention import RetentionService
-
     app = ctx.appliance()
-    service = getattr(app, "retention", None) or RetentionService.for_appliance(app)
+    service = app.retention
     now = parse_instant(now_text) or app.clock.now()
     if dry_run:
         count = service.due(now)

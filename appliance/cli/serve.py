@@ -43,7 +43,7 @@ def serve(
         host=listen,
         port=listen_port,
         policies_dir=policies_dir,
-        on_ready=lambda state: click.echo(_banner(state, listen, listen_port), err=True),
+        on_ready=lambda state, url: click.echo(_banner(state, url), err=True),
         insecure_http=insecure_http,
     )
 
@@ -80,8 +80,8 @@ def quickstart(ctx: CliContext, host: str, port: int, insecure_http: bool) -> No
     finally:
         app.close()
 
-    def ready(state: Any) -> None:
-        click.echo(_banner(state, host, port, token=token))
+    def ready(state: Any, url: str) -> None:
+        click.echo(_banner(state, url, token=token))
 
     run_server(settings, host=host, port=port, on_ready=ready, insecure_http=insecure_http)
 
@@ -117,10 +117,10 @@ def _train_starter_towers(app: Any, store: Any) -> None:
         raise
 
 
-def _banner(state: Any, host: str, port: int | None, *, token: str | None = None) -> str:
+def _banner(state: Any, url: str, *, token: str | None = None) -> str:
+    """What the operator reads at start: the address really listened on (the bound
+    socket's), the space and its models (non-semantic ones labelled), the quickstart token."""
     encoders = state.encoders
-    scheme = "https" if state.appliance.settings.server.tls_cert_file else "http"
-    url = f"{scheme}://{host}:{port or 8080}"
     lines = [
         "",
         f"appliance is serving on {url}",

@@ -17,7 +17,7 @@ import secrets
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from appliance.detectors import dicom_profile as profile
+import appliance.detectors.dicom_profile as profile
 from appliance.domain.findings import Finding, FindingKind
 from appliance.domain.types import Modality
 from appliance.errors import InvalidInputError

@@ -69,7 +69,8 @@ _DEFAULT = DetectorRegistry()
 
 
 def get_registry() -> DetectorRegistry:
-    """The process-wide registry."""
+    """The default registry of one-shot callers (CLI ``policy check``, ``inventory``); a
+    server builds its own in its composition root and injects it (``Screening``)."""
     return _DEFAULT
 
 

@@ -135,8 +135,9 @@ class TextDetector:
         for offset, piece in _chunks(text):
             if not piece.strip():
                 continue
+            low = piece.casefold()
             for pattern in PATTERNS:
-                for start, end, score in pattern.finditer(piece):
+                for start, end, score in pattern.finditer(piece, low):
                     hits.append(
                         _Hit(
                             pattern.kind,

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from appliance.detectors.text_lexicon import STOP, Lexicon
+from appliance.detectors.text_lexicon import CLINICAL, STOP, Lexicon
 from appliance.detectors.text_places import PlaceRules
-from appliance.detectors.text_tokens import Span, token_key, tokenize
+from appliance.detectors.text_tokens import Span, Token, token_key, tokenize
 from appliance.detectors.text_vocabulary import (
+    AFTER_TITLE,
     BY_VERBS,
     CREDENTIALS,
     EMPLOYED,
@@ -26,13 +27,18 @@ from appliance.detectors.text_vocabulary import (
     MOTION,
     MOVED,
     RELATIONS,
+    RESIDENT,
     ROLES,
+    SERVICES,
     STRONG_LABELS,
+    SURE_TITLES,
     TITLES,
 )
 from appliance.domain.findings import FindingKind
 
 __all__ = ["ContextScanner", "Span"]
+
+_LOWER_CREDENTIALS = frozenset({"rn", "md", "np", "lpn", "cna", "msw", "lcsw"})
 
 
 class ContextScanner:
@@ -50,6 +56,61 @@ class ContextScanner:
 class _Scan(PlaceRules):
     """The rules, in order, over one text's tokens."""
 
+    def _relation_name(self, cand: Token) -> bool:
+        """A word after a relation word that names the relative: a first name, a lexicon
+        name, or a word in no vocabulary (capitalised where the text is mixed case)."""
+        if cand.low in STOP or cand.low in RELATIONS:
+            return False
+        if cand.low in self.lex.first or self.lexical_name(cand):
+            return True
+        if not (self.unknown(cand) and self.name_shaped(cand) and len(cand.low) >= 3):
+            return False
+        if self.lex.misspelt(cand.low):
+            return False  # "wife vistied", "son aksed"
+        return not self.mixed or self.titled(cand) or cand.text.isupper()
+
+    def _after_report(self, i: int) -> bool:
+        """Token ``i`` (``to``/``from``) follows ``report`` (``report given to``, ``REPORT
+        CALLED TO``, ``report from``): a nurse's name comes next."""
+        before = [t.low for t in self.tokens[max(0, i - 2) : i]]
+        return "report" in before
+
+    def _credential(self, k: int) -> bool:
+        """Token ``k`` is a credential written as one: ``MD``, ``RN``, ``PhD``; in a
+        lower-case note also ``rn``, ``md``, ``np`` (not ``do``, ``pa``)."""
+        t = self.tokens[k]
+        if t.low not in CREDENTIALS:
+            return False
+        lower_note = self.case_tells and not self.mixed
+        return t.text.isupper() or t.low == "phd" or (lower_note and t.low in _LOWER_CREDENTIALS)
+
+    def _dotted_md(self, k: int) -> bool:
+        """Tokens ``k`` and ``k + 1`` spell ``M.D.`` (or ``R.N.``)."""
+        if k + 1 >= len(self.tokens) or self.gap(k) != ".":
+            return False
+        pair = self.tokens[k].text + self.tokens[k + 1].text
+        return pair.upper() in {"MD", "RN", "NP", "PA", "DO"} and (
+            self.text[self.tokens[k + 1].end : self.tokens[k + 1].end + 1] == "."
+        )
+
+    def _title_name(self, i: int) -> bool:
+        """Token ``i`` is a title and the next word a name: ``dr. nguyen``, ``DR LONG``,
+        ``Dr. Street``; not ``per dr order``, ``ms intact``, ``mr 2+``."""
+        nxt = self.tokens[i + 1]
+        if not self.follows(i, allow=".") or nxt.low in STOP or nxt.low in TITLES:
+            return False
+        if nxt.low.isdigit() or (nxt.low in AFTER_TITLE and self.lex.is_english(nxt.low)):
+            return False
+        if nxt.low not in self.lex.english or self.lex.is_name(nxt.low):
+            return True
+        sure = self.tokens[i].low in SURE_TITLES or self.gap(i).strip() == "."
+        return (
+            sure
+            and nxt.low not in AFTER_TITLE
+            and nxt.low not in CLINICAL
+            and not nxt.low.endswith(("ed", "ing", "ly", "s"))  # "dr believes", "dr agreed"
+        )
+
     def run(self) -> Iterator[Span]:
         tokens, n = self.tokens, len(self.tokens)
         i = 0
@@ -57,34 +118,33 @@ class _Scan(PlaceRules):
             t = tokens[i]
             nxt = tokens[i + 1] if i + 1 < n else None
             # title + name: "dr. nguyen", "MR SMITH", "Dr. Helen Tran"
-            if (
-                t.low in TITLES
-                and nxt is not None
-                and self.follows(i, allow=".")
-                and (nxt.low not in STOP and nxt.low not in TITLES and not nxt.low.isdigit())
-                and not (nxt.low in self.lex.english and not self.lex.is_name(nxt.low))
-            ):
+            if t.low in TITLES and nxt is not None and self._title_name(i):
                 last = self.extend(i + 1, i + 1)
                 yield self.span(FindingKind.PERSON_NAME, i + 1, last, 0.9, "title")
                 i = last + 1
                 continue
-            # relation + first name: "daughter kathy", "WIFE MARTHA", "son, Michael"
+            # relation + first name: "daughter kathy", "WIFE MARTHA", "son, Michael",
+            # "daughter in law joy", "sons kieran and finbar"
             if t.low in RELATIONS and nxt is not None:
                 j = i + 1
                 if nxt.low in {"is", "named"} and j + 1 < n:
                     j += 1
-                cand = tokens[j]
-                if (
-                    self.follows(j - 1, allow=",:(-")
-                    and cand.low not in STOP
-                    and (
-                        cand.low in self.lex.first
-                        or self.lexical_name(cand)
-                        or (self.titled(cand) and self.unknown(cand))
-                    )
-                ):
+                elif nxt.low == "in" and j + 2 < n and tokens[j + 1].low == "law":
+                    j += 2
+                if self.follows(j - 1, allow=",:(-") and self._relation_name(tokens[j]):
                     last = self.extend(j, j)
                     yield self.span(FindingKind.PERSON_NAME, j, last, 0.85, "relation")
+                    # "... and finbar": a second name joined to the first
+                    while (
+                        last + 2 < n
+                        and tokens[last + 1].low in {"and", "&"}
+                        and self.joined(last)
+                        and self.joined(last + 1)
+                        and self._relation_name(tokens[last + 2])
+                    ):
+                        j = last + 2
+                        last = self.extend(j, j)
+                        yield self.span(FindingKind.PERSON_NAME, j, last, 0.8, "relation")
                     i = last + 1
                     continue
             # a listed facility, health system or region: "mgh", "AT KINDRED", "cape cod"
@@ -120,14 +180,26 @@ class _Scan(PlaceRules):
                     i = end + 1
                     continue
             # motion word + known place: "from milford", "lives in Quincy"
-            if t.low in MOTION and nxt is not None and self.follows(i, allow=""):
+            resident_of = t.low == "of" and i > 0 and tokens[i - 1].low in RESIDENT
+            if (t.low in MOTION or resident_of) and nxt is not None and self.follows(i, allow=""):
                 strong = (
-                    t.low == "via"
+                    resident_of
+                    or (t.low == "via" and not self.lex.is_english(nxt.low))
                     or (i > 0 and tokens[i - 1].low in MOVED)
+                    or (t.low in {"from", "in"} and i - 1 in {self.last_name, self.last_place})
                     or (t.low == "in" and self._street_end(i - 1))
                 )
-                place = self._known_facility(i + 1) or self._place(i + 1, strong)
-                if place is not None:
+                ward = self._ward(i + 1) if t.low != "in" else None
+                if ward is not None:
+                    yield ward
+                    i += 2
+                    continue
+                place = (
+                    self._named_facility(i + 1)
+                    or self._known_facility(i + 1)
+                    or self._place(i + 1, strong)
+                )
+                if place is not None and not self.signed(place):  # "to Hope, RN"
                     yield self.span(FindingKind.ADDRESS, i + 1, place, 0.75, "place")
                     i = place + 1
                     continue
@@ -151,6 +223,13 @@ class _Scan(PlaceRules):
                     yield self.span(FindingKind.ADDRESS, i + 1, place, 0.75, "place")
                     i = place + 1
                     continue
+            # known town before a state code: "worcester, ma", "NASHUA NH", "Albany, NY"
+            if t.low in self.lex.places and nxt is not None:
+                town = self._town_before_state(i)
+                if town is not None:
+                    yield self.span(FindingKind.ADDRESS, i, town, 0.75, "town_state")
+                    i = town + 1
+                    continue
             # role + name: "MD NGUYEN AWARE", "rn kathy", "np o'brien"
             if (
                 t.low in ROLES
@@ -167,17 +246,33 @@ class _Scan(PlaceRules):
                 yield self.span(FindingKind.PERSON_NAME, i + 1, last, 0.75, "role")
                 i = last + 1
                 continue
+            # role or service, then a name in brackets: "sw (hollis)", "NUTRITION (DEIRDRE)"
+            if (
+                (t.low in ROLES or t.low in SERVICES)
+                and nxt is not None
+                and self.gap(i).strip() == "("
+                and self.gap(i + 1).strip().startswith(")")
+                and nxt.low not in STOP
+                and nxt.low not in CLINICAL
+                and self.name_shaped(nxt)
+                and (nxt.low in self.lex.first or nxt.low in self.lex.last or self.unknown(nxt))
+            ):
+                yield self.span(FindingKind.PERSON_NAME, i + 1, i + 1, 0.75, "role")
+                i += 2
+                continue
             # label + name: "dictated by: Samuel Ortiz", "PCP: Dr ..."
             if t.low in LABELS and nxt is not None and self.follows(i, allow=":-,"):
-                strong = t.low in STRONG_LABELS and (
-                    t.low != "by" or (i > 0 and tokens[i - 1].low in BY_VERBS)
-                )
+                strong = (
+                    t.low in STRONG_LABELS
+                    and (t.low != "by" or (i > 0 and tokens[i - 1].low in BY_VERBS))
+                ) or (t.low in {"to", "from"} and self._after_report(i))
                 if (
                     nxt.low not in STOP
+                    and nxt.low not in CLINICAL
                     and self.name_shaped(nxt)
                     and (
                         self.lexical_name(nxt)
-                        or (strong and self.unknown(nxt))
+                        or (strong and (self.unknown(nxt) or nxt.low in self.lex.first))
                         or (
                             self.titled(nxt)
                             and self.unknown(nxt)
@@ -189,14 +284,39 @@ class _Scan(PlaceRules):
                     yield self.span(FindingKind.PERSON_NAME, i + 1, last, 0.7, "label")
                     i = last + 1
                     continue
-            # name, credential: "Jenna, RN", "Samuel Ortiz, MD"
+            # name (relation): "GRACE (DAUGHTER)", "kathy (wife)"
             if (
                 nxt is not None
-                and nxt.low in CREDENTIALS
-                and self.gap(i).strip() in {",", ""}
-                and (nxt.text.isupper() or nxt.low == "phd")
+                and nxt.low in RELATIONS
+                and self.gap(i).strip() == "("
                 and t.low not in STOP
-                and (self.unknown(t) or self.lex.is_name(t.low))
+                and self.name_shaped(t)
+                and (t.low in self.lex.first or self.lexical_name(t) or self.unknown(t))
+            ):
+                first = (
+                    i - 1 if i > 0 and self.joined(i - 1) and self.name_part(tokens[i - 1]) else i
+                )
+                yield self.span(FindingKind.PERSON_NAME, first, i, 0.8, "relation_after")
+                i += 2
+                continue
+            # name, credential: "Jenna, RN", "Samuel Ortiz, MD", "FILBERT BRIGHT, M.D."
+            if (
+                nxt is not None
+                and (self._credential(i + 1) or self._dotted_md(i + 1))
+                and self.gap(i).strip() in {",", ""}
+                and t.low not in STOP
+                and (
+                    self.unknown(t)
+                    or self.lex.is_name(t.low)
+                    or (  # a surname that is also a word, after a first name
+                        i > 0
+                        and self.joined(i - 1)
+                        and self.name_shaped(t)
+                        and t.low not in CLINICAL
+                        and tokens[i - 1].low in self.lex.first
+                        and tokens[i - 1].low not in STOP
+                    )
+                )
             ):
                 first = i
                 while (

@@ -93,7 +93,8 @@ def recognisers() -> dict[str, Callable[[str], Any]]:
     from appliance.detectors.text_patterns import PATTERNS
 
     calls: dict[str, Callable[[str], Any]] = {
-        f"pattern:{p.name}": (lambda text, p=p: list(p.finditer(text))) for p in PATTERNS
+        f"pattern:{p.name}": (lambda text, p=p: list(p.finditer(text, gate=False)))
+        for p in PATTERNS
     }
     calls["context:names_places"] = ContextScanner(lexicon()).scan
     detector = TextDetector()

@@ -104,6 +104,17 @@ class Lexicon:
         in philter's non-name list, which also holds abbreviations such as ``mgh``)."""
         return word in self.english or word in CLINICAL or word in STOP or word in self.broad
 
+    def misspelt(self, word: str) -> bool:
+        """One letter too many or two letters swapped from a dictionary word: a typo
+        (``vistied``, ``aksed``, ``tearfull``), not a name."""
+        english = self.english
+        for k in range(len(word)):
+            if word[:k] + word[k + 1 :] in english:
+                return True
+            if k + 1 < len(word) and word[:k] + word[k + 1] + word[k] + word[k + 2 :] in english:
+                return True
+        return False
+
     def is_vocabulary(self, word: str) -> bool:
         """Clinical or non-name vocabulary proper (not merely a dictionary word that is
         also a name, like ``miller`` or ``rose``)."""

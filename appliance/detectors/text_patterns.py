@@ -8,36 +8,31 @@ identifiers score high; bare formats score lower. The fragments live in ``text_r
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
-from appliance.detectors.text_formats import FORMATS
+from appliance.detectors.text_patterns_ids import IDENTIFIERS
 from appliance.detectors.text_regex import (
-    ADDRESS_ENDS,
     AGE,
-    CITY_AFTER,
     DAY,
-    ICASE,
     MONTH,
     NAME,
     PHONE,
-    STATE_NAMES,
-    STATES,
-    STREET_SUFFIX,
     YEAR,
     TextPattern,
     bare_month_day,
     c,
     context_month_day,
+    date_range,
     digits_between,
     has_name_word,
-    is_ip,
     keyed,
     not_ratio,
-    street_words,
-    vin,
+    trim_name_words,
+    year_not_time,
 )
 from appliance.domain.findings import FindingKind as K
 
-PATTERNS: tuple[TextPattern, ...] = (
+_PATTERNS: tuple[TextPattern, ...] = (
     # --- names: titles, credentials, relationship and label context ---------------------
     TextPattern(
         "name_label",
@@ -78,7 +73,7 @@ PATTERNS: tuple[TextPattern, ...] = (
         K.DATE,
         c(
             r"\b(?P<v>(?:0?[1-9]|1[0-2]|[12]\d|3[01])(?P<sep>[/\-.])(?:0?[1-9]|[12]\d|3[01])"
-            r"(?P=sep)(?:\d{4}|\d{2}))\b(?![/\-.]\d)"
+            r"(?P=sep)(?:\d{4}|\d{2}))\b(?![/.]\d|-\d{1,2}(?![/\d]))"
         ),
         0.7,
     ),
@@ -120,7 +115,9 @@ PATTERNS: tuple[TextPattern, ...] = (
         c(
             r"(?i:\b(?:on|since|from|until|through|dated|dos|dob|admitted|discharged|seen|born"
             r"|scheduled for|due|by|before|after|returns?|return on|expected|began|started"
-            r"|date of birth|date of service|d\.o\.b\.?)\s*:?)\s*(?P<v>\d{1,2}[/\-.]\d{1,2}"
+            r"|date of birth|date of service|d\.o\.b\.?|visit|visiting|appt|appointment|f/u"
+            r"|follow[- ]?up|as of|starting|planned|transferred|arrived|died|expired|readmitted"
+            r"|placed|performed|dx'?d|diagnosed)\s*:?)\s*(?P<v>\d{1,2}[/\-.]\d{1,2}"
             r"(?:[/\-.]\d{2,4})?|\d{8})\b(?![/\-.]\d)"
         ),
         0.7,
@@ -134,10 +131,50 @@ PATTERNS: tuple[TextPattern, ...] = (
         bare_month_day,
     ),
     TextPattern(
+        "date_range_end",
+        K.DATE,
+        c(
+            r"(?:\b(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])(?:/(?:\d{4}|\d{2}))?|\[DATE\])"
+            r"[ \t]{0,2}(?i:-|to|thru|through|until|till|and|&|,|or)[ \t]{0,2}"
+            r"(?P<v>(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])(?:/(?:\d{4}|\d{2}))?)\b(?![/.\-]\d)"
+        ),
+        0.5,
+        date_range,
+    ),
+    TextPattern(
+        "date_year_context",
+        K.DATE,
+        c(
+            r"(?i:\b(?:in|since|dx'?d?|diagnosed(?:\s+in)?|year|circa|until|during|back\s+in"
+            r"|spring|summer|fall|autumn|winter|early|late|mid|born|class\s+of)[\s\-]+(?:of\s+)?)"
+            r"(?P<v>(?:19|20)\d\d|'\d\d)\b(?![/.\-:]\d)"
+        ),
+        0.6,
+        year_not_time,
+    ),
+    TextPattern(
+        "date_year_bare",
+        K.DATE,
+        c(r"(?<=[A-Za-z][ \t])(?P<v>19[6-9]\d|20[6-9]\d)\b(?![/.\-:]\d)"),
+        0.5,
+        year_not_time,
+    ),
+    TextPattern(
+        "date_ordinal_day",
+        K.DATE,
+        c(
+            r"(?i:\b(?:on|since|until|till|by|before|after|through|from|of)\s+the\s+"
+            r"(?P<v>(?:[12]?\d|3[01])(?:st|nd|rd|th))\b(?!\s*(?:time|times|day|days|dose|doses"
+            r"|attempt|attempts|floor|fl|degree|rib|ribs|ics|intercostal|finger|toe|trimester"
+            r"|percentile|cycle|round|line|week|weeks|hour|hours|grade|generation|try|level|of)\b))"
+        ),
+        0.6,
+    ),
+    TextPattern(
         "date_holiday",
         K.DATE,
         c(
-            r"(?i:\b(?P<v>christmas(?: eve| day)?|xmas|thanksgiving|easter"
+            r"(?i:\b(?P<v>christmas(?: eve| day)?|x-?mas|thanksgiving|easter"
             r"|new year'?s?(?: eve| day)?"
             r"|memorial day|labor day|independence day|july 4th|fourth of july|halloween"
             r"|hanukkah|chanukah|passover|ramadan|yom kippur|rosh hashanah|valentine'?s day"
@@ -166,7 +203,7 @@ PATTERNS: tuple[TextPattern, ...] = (
         "age_sex",
         K.AGE_OVER_89,
         c(
-            r"(?i:(?:^|(?<=\n)|(?<=:)\s*|\b(?:pt|patient)\s+(?:is\s+)?(?:an?\s+)?"
+            r"(?i:(?:^|(?<=\n)|(?<=:)\s*|(?<=[.;(]\s)|(?<=[.;(])|\b(?:pt|patient)\s+(?:is\s+)?(?:an?\s+)?"
             r"|\b(?:is|was)\s+an?\s+"
             r"|\ban?\s+)(?P<v>9\d|1[01]\d)\s*(?:m|f|male|female|man|woman|gentleman|lady"
             r"|gentlemen|y|yr|yrs)\b(?![./]\d))",
@@ -182,6 +219,40 @@ PATTERNS: tuple[TextPattern, ...] = (
             r"(?!\s*(?:[%/\d]|\.\d|(?:mg|kg|lbs?|cc|ml|bpm|beats|degrees?|[fcl]|cm|mm"
             r"|units?|percent|on|ra|nc|sat|sats|over|x)\b)))"
         ),
+        0.75,
+    ),
+    TextPattern(
+        "age_turns",
+        K.AGE_OVER_89,
+        c(
+            r"(?i:\b(?:turned|turns|turning|will\s+be|celebrat\w{0,5}(?:\s+(?:his|her))?)\s+)"
+            r"(?P<v>9\d|1[01]\d)\b(?i:(?!\s*(?:[%/\-\d]|\.\d|(?:mg|kg|lbs?|cc|ml|bpm|degrees?|[fcl]"
+            r"|cm|mm|units?|percent|mmhg|over|x|minutes?|mins?|seconds?|sec|%)\b)))"
+        ),
+        0.75,
+    ),
+    TextPattern(
+        "age_words",
+        K.AGE_OVER_89,
+        c(
+            r"(?i:(?:\b(?:is|aged?|age\s+of|turned|turns)\s+)(?P<v>(?:ninety|one\s+hundred)"
+            r"(?:[\s\-](?:one|two|three|four|five|six|seven|eight|nine))?)\b(?!\s*(?:percent|%)))"
+        ),
+        0.75,
+    ),
+    TextPattern(
+        "age_words_years",
+        K.AGE_OVER_89,
+        c(
+            r"(?i:\b(?P<v>(?:ninety|one\s+hundred)(?:[\s\-](?:one|two|three|four|five|six|seven"
+            r"|eight|nine))?)[\s\-]+(?:years?|yrs?|y/?o)\b)"
+        ),
+        0.8,
+    ),
+    TextPattern(
+        "age_apposition",
+        K.AGE_OVER_89,
+        c(r"(?i:\b(?:pt|patient|she|he|mr\.?|mrs\.?|ms\.?)\s*,\s*)(?P<v>9\d|1[01]\d)\s*,"),
         0.75,
     ),
     TextPattern(
@@ -204,8 +275,8 @@ PATTERNS: tuple[TextPattern, ...] = (
         "pager",
         K.PHONE_NUMBER,
         c(
-            r"(?i:\b(?:pager|pgr|beeper|bpr|page|paged|beep|ext|extension)\b\.?\s*(?:\#|no\.?"
-            r"|number|:)?\s*:?\s*)(?P<v>\d{4,6})\b(?![/.\-]\d)"
+            r"(?i:\b(?:pager|pgr|beeper|bpr|page|paged|beep|ext|extension|p(?=\s?\#))\b\.?\s*"
+            r"(?:\#|no\.?|number|:)?\s*:?\s*)(?P<v>\d{4,6}|\d-\d{4})\b(?![/.\-]\d)"
         ),
         0.75,
     ),
@@ -222,191 +293,92 @@ PATTERNS: tuple[TextPattern, ...] = (
         0.6,
         digits_between(8, 15),
     ),
-    TextPattern("phone_us", K.PHONE_NUMBER, c(rf"(?<![\w\-./])(?P<v>{PHONE})(?![\w\-])"), 0.5),
     TextPattern(
-        "ssn_keyed",
-        K.SSN,
-        keyed(
-            r"ssn|ss\#|social security(?: number| no\.?)?|soc\.? sec\.?",
-            r"ss",
-            value=r"\d{3}[\s\-.]?\d{2}[\s\-.]?\d{4}",
-        ),
-        0.9,
-    ),
-    *FORMATS,
-    TextPattern(
-        "url_scheme",
-        K.URL,
-        c(r"\b(?P<v>(?:https?|ftp)://[^\s<>\"'()]+[^\s<>\"'().,;:])", ICASE),
-        0.7,
-    ),
-    TextPattern(
-        "url_www",
-        K.URL,
+        "phone_local",
+        K.PHONE_NUMBER,
         c(
-            r"\b(?P<v>www\d?\.[a-z0-9\-]+(?:\.[a-z0-9\-]+)+"
-            r"(?:/[^\s<>\"'()]*[^\s<>\"'().,;:])?)",
-            ICASE,
+            r"(?i:(?:\b(?:phone|ph|tel|telephone|cell|mobile|home|work|number|call|reach(?:ed)?"
+            r"|contact)\b\.?|\#)\s*(?:\#|is|at|:)?\s*(?:is|at|:)?\s*)"
+            r"(?P<v>\d{3}[\-.]\d{4})(?![\w\-/]|\.\d)"
         ),
         0.6,
     ),
-    TextPattern(
-        "ipv6",
-        K.IP_ADDRESS,
-        c(
-            r"(?<![\w:.])(?P<v>(?=[0-9A-Fa-f:.]{0,40}::|(?:[0-9A-Fa-f]{1,4}:){7})"
-            r"[0-9A-Fa-f:.]{2,44}[0-9A-Fa-f])(?![\w:])"
-        ),
-        0.8,
-        is_ip,
+    TextPattern("phone_us", K.PHONE_NUMBER, c(rf"(?<![\w\-./])(?P<v>{PHONE})(?![\w\-])"), 0.5),
+    *IDENTIFIERS,
+)
+
+# The keywords without one of which a pattern cannot match (``TextPattern.needs``): every
+# alternative of the pattern's keyword part is covered by one of these substrings.
+NEEDS: dict[str, tuple[str, ...]] = {
+    "fax": ("fax", "facsimile", "fx"),
+    "pager": ("page", "pgr", "beep", "bpr", "ext", "#"),
+    "extension_internal": ("x",),
+    "phone_intl": ("+",),
+    "ssn_keyed": ("ss", "soc"),
+    "ssn_bare": ("-",),
+    "email": ("@",),
+    "url_scheme": ("://",),
+    "url_www": ("www",),
+    "ipv6": (":",),
+    "mac": (":", "-"),
+    "mrn_loose": ("mrn", "medical record", "unit"),
+    "health_plan": (
+        *("health", "insur", "member", "subscriber", "policy", "beneficiary", "medicare"),
+        *("medicaid", "hicn", "mbi", "payer", "group", "plan", "coverage", "hmo", "ppo"),
     ),
-    # --- record, plan, account, licence, vehicle, device and other numbers -------------
-    TextPattern(
-        "mrn",
-        K.MEDICAL_RECORD_NUMBER,
-        keyed(
-            r"mrn|mr\s*\#|mr:|med(?:ical)?\.?\s*rec(?:ord)?s?\.?|medical record|chart\s*\#"
-            r"|patient id|pt\.? id|hospital (?:number|no\.?)|unit (?:number|no\.?)|emr|ehr",
-            r"chart|patient|hospital|record",
-        ),
-        0.9,
+    "account": (
+        *("account", "acct", "a/c", "checking", "savings", "card", "iban", "invoice"),
+        *("guarantor", "billing", "routing", "bank", "har"),
     ),
-    TextPattern(
-        "mrn_loose",
-        K.MEDICAL_RECORD_NUMBER,
-        c(
-            r"(?i:\b(?:mrn|medical record (?:number|no\.?)|unit (?:number|no\.?))\b)"
-            r"(?:[\s:#,]{1,5}[a-z]{1,20}){0,3}?"
-            r"[\s:#,]{1,5}(?P<v>\d{5,10})\b"
-        ),
-        0.8,
+    "license": (
+        *("driver", "lic", "dl", "cert", "dea", "npi", "permit", "passport", "state id"),
+        *("id card", "badge", "registration", "board"),
     ),
-    TextPattern(
-        "health_plan",
-        K.HEALTH_PLAN_ID,
-        keyed(
-            r"health ?plan(?: beneficiary)?|insurance id|member(?:ship)? id|subscriber|policy"
-            r"|beneficiary|medicare|medicaid|hicn|mbi|payer id|group\s*(?:\#|no\.?|number)",
-            r"insurance|member(?:ship)?|plan|coverage|group|payer|insured|hmo|ppo",
-        ),
-        0.85,
+    "vehicle_keyed": ("vin", "vehicle", "plate", "car", "truck", "motorcycle", "tag"),
+    "device_keyed": (
+        *("serial", "s/n", "sn", "udi", "imei", "device", "asset", "implant", "pacemaker"),
+        *("defibrillator", "icd", "pump", "stimulator", "hearing aid", "monitor", "sensor"),
+        *("transmitter", "glucometer", "cgm", "lvad", "generator", "lead"),
     ),
-    TextPattern(
-        "account",
-        K.ACCOUNT_NUMBER,
-        keyed(
-            r"account|acct|a/c|bank account|checking|savings|credit card|debit card|iban"
-            r"|invoice|guarantor",
-            r"billing|card|routing|bank|hospital account|har",
-        ),
-        0.85,
+    "udi_gs1": ("(01)",),
+    "udi_hibcc": ("+",),
+    "other_id": (
+        *("encounter", "claim", "specimen", "accession", "acc#", "requisition", "biometric"),
+        *("fingerprint", "voiceprint", "retina", "iris scan", "employee", "student"),
+        *("tracking", "donor", "unos", "itin", "ein", "tax", "prior auth", "referral"),
+        *("voucher", "wristband", "csn", "fin", "ref", "confirmation", "auth", "visit"),
+        *("case", "order", "study", "subject", "participant", "research", "enrollment"),
+        *("template", "ticket", "transplant", "prescription", "rx", "barcode", "bracelet"),
+        *("lab", "sample", "kit", "record locator"),
     ),
-    TextPattern(
-        "license",
-        K.LICENSE_NUMBER,
-        keyed(
-            r"driver'?s?\s+licen[cs]e|drivers?\s+lic\.?|(?-i:DL)|licen[cs]e(?!\s+plate)"
-            r"|lic\.?|certificate|cert\.?|dea|npi|permit|passport|state id|id card",
-            r"badge|registration|board",
-        ),
-        0.85,
+    "zip_keyed": ("zip", "postal", "postcode"),
+    "po_box": ("box",),
+    "street_any_case": ("liv", "resid", "address", "located", "home"),
+    "street_lives_on": ("liv", "resid", "located"),
+    "route": ("route", "rte", "interstate", "highway", "hwy"),
+    "date_holiday": (
+        *("christmas", "xmas", "x-mas", "thanksgiving", "easter", "new year", "memorial day"),
+        *("labor day", "independence day", "july 4th", "fourth of july", "halloween"),
+        *("hanukkah", "chanukah", "passover", "ramadan", "yom kippur", "rosh hashanah"),
+        *("valentine", "patrick", "mother", "father", "veterans day", "columbus day"),
+        *("presidents", "martin luther king", "mlk day"),
     ),
-    TextPattern(
-        "vehicle_keyed",
-        K.VEHICLE_ID,
-        keyed(
-            r"vin|vehicle identification|licen[cs]e plate|plate",
-            r"vehicle|car|truck|motorcycle|tag|registration plate",
-            r"[A-HJ-NPR-Z0-9]{17}"
-            r"|(?=[A-Za-z0-9\- ]*\d)[A-Za-z0-9]{1,8}(?:[\- ][A-Za-z0-9]{1,8}){0,2}",
-        ),
-        0.8,
+    "date_month_alone": (
+        *("january", "february", "march", "april", "may", "june", "july", "august"),
+        *("september", "october", "november", "december"),
     ),
-    TextPattern("vin", K.VEHICLE_ID, c(r"\b(?P<v>[A-HJ-NPR-Z0-9]{17})\b", ICASE), 0.6, vin),
-    TextPattern(
-        "device_keyed",
-        K.DEVICE_ID,
-        keyed(
-            r"serial|s/n|sn|udi|imei|device id|device identifier|device serial|asset tag",
-            r"device|implant|pacemaker|defibrillator|icd|pump|stimulator|hearing aid|monitor"
-            r"|sensor|transmitter|cochlear implant|glucometer|cgm|lvad|generator|lead",
-        ),
-        0.8,
-    ),
-    TextPattern(
-        "udi_gs1", K.DEVICE_ID, c(r"(?P<v>\(01\)\d{14}(?:\(\d{2,4}\)[A-Za-z0-9\-]+)*)"), 0.9
-    ),
-    TextPattern(
-        "udi_hibcc",
-        K.DEVICE_ID,
-        c(
-            r"(?<!\w)(?P<v>\+[A-Z]\d{3}[A-Z0-9]{2,18}"
-            r"(?:/[A-Z0-9$+%]{2,20})?)"
-        ),
-        0.7,
-    ),
-    TextPattern(
-        "mac", K.DEVICE_ID, c(r"\b(?P<v>(?:[0-9A-F]{2}[:\-]){5}[0-9A-F]{2})\b", ICASE), 0.7
-    ),
-    TextPattern(
-        "other_id",
-        K.OTHER_ID,
-        keyed(
-            r"encounter|claim|specimen|accession|acc\#|requisition|biometric|fingerprint"
-            r"|voiceprint|retina(?:l)? scan|iris scan|employee id|student id|tracking|donor id"
-            r"|unos|itin|ein|tax id|prior auth(?:orization)?|referral|voucher|wristband|csn|fin"
-            r"|ref|reference|ref\s*\#|confirmation|auth|authorization",
-            r"visit|case|order|study|subject|participant|research|enrollment|template|ticket"
-            r"|reference|confirmation|transplant|prescription|rx|authorization|auth|barcode"
-            r"|bracelet|employee|student|donor|tax|lab|sample|kit|record locator",
-        ),
-        0.75,
-    ),
-    # --- geography smaller than a state ------------------------------------------------
-    TextPattern(
-        "street",
-        K.ADDRESS,
-        c(
-            r"\b(?P<v>\d{1,6}[A-Z]?(?:-\d{1,4})?\s+(?:[NSEW]\.?\s+|(?:North|South|East|West)\s+)?"
-            r"(?:[A-Z][a-zA-Z'\-]+|\d{1,3}(?:st|nd|rd|th))(?:\s+[A-Z][a-zA-Z'\-]+){0,3}\s+"
-            rf"{STREET_SUFFIX}(?:,?\s+(?:Apt|Apartment|Unit|Suite|Ste|Room|Rm|Fl|Floor|\#)\.?"
-            rf"\s*\#?\s*[A-Za-z0-9\-]+)?{CITY_AFTER})"
-        ),
-        0.8,
-    ),
-    TextPattern(
-        "street_any_case",
-        K.ADDRESS,
-        c(
-            r"(?i:\b(?:lives|living|resides|residing|address|located|home)\b(?:\s+(?:alone"
-            r"|at|on|in)){0,2}(?:\s*:)?\s+)(?P<v>\d{1,5}[A-Za-z]?\s+(?:[A-Za-z][A-Za-z'\-]*\s+){1,3}"
-            rf"(?i:{STREET_SUFFIX}))(?![A-Za-z0-9])"
-        ),
-        0.8,
-        street_words,
-    ),
-    TextPattern(
-        "po_box", K.ADDRESS, c(rf"\b(?P<v>(?i:p\.?\s?o\.?\s*box)\s+\d+{CITY_AFTER})"), 0.85
-    ),
-    TextPattern(
-        "city_state",
-        K.ADDRESS,
-        c(
-            rf"\b(?P<v>[A-Z][a-z]+(?:[ \-][A-Z][a-z]+){{0,2}}),\s+(?:{STATES}|{STATE_NAMES})\b"
-            rf"{ADDRESS_ENDS}"
-        ),
-        0.7,
-    ),
-    TextPattern(
-        "zip_state",
-        K.ZIP_CODE,
-        c(rf"\b(?:{STATES}|{STATE_NAMES})\.?,?\s+(?P<v>\d{{5}}(?:-\d{{4}})?)\b"),
-        0.8,
-    ),
-    TextPattern(
-        "zip_keyed",
-        K.ZIP_CODE,
-        keyed(r"zip|zip code|zipcode|postal code|postcode", value=r"\d{5}(?:-\d{4})?"),
-        0.9,
-    ),
+    "age_decade": ("his", "her", "their", "genarian", "centenarian"),
+    "age_words": ("ninety", "hundred"),
+    "age_words_years": ("ninety", "hundred"),
+    "age_label": ("age",),
+    "age_turns": ("turn", "will", "celebrat"),
+}
+_TRIMMED = frozenset({"name_label", "name_last_first"})
+PATTERNS: tuple[TextPattern, ...] = tuple(
+    replace(
+        p,
+        needs=NEEDS.get(p.name, p.needs),
+        trim=trim_name_words if p.name in _TRIMMED else p.trim,
+    )
+    for p in _PATTERNS
 )

@@ -26,13 +26,30 @@ class TextPattern:
     score: float
     validate: Callable[[str, int, int], bool] | None = None
     """Called with the whole text and the value's span; False drops the match."""
+    trim: Callable[[str, int, int], tuple[int, int]] | None = None
+    """Narrows the value's span before validation (drops words that are no name)."""
+    needs: tuple[str, ...] = ()
+    """Lower-case strings of which the text must hold one for the pattern to match at all
+    (its keywords): a substring test on the case-folded text skips the regex on most texts.
+    Case folding maps every character that ``re.IGNORECASE`` matches to a letter onto that
+    letter (``ſ`` to ``s``, the Kelvin sign to ``k``), so the test never skips a match."""
 
-    def finditer(self, text: str) -> Iterator[tuple[int, int, float]]:
-        """``(start, end, score)`` of every valid match in ``text``."""
+    def finditer(
+        self, text: str, low: str | None = None, *, gate: bool = True
+    ) -> Iterator[tuple[int, int, float]]:
+        """``(start, end, score)`` of every valid match in ``text`` (``low``: the text
+        case-folded, if the caller has it; ``gate=False`` runs the regex even when no
+        keyword is present, as the linear-time test does)."""
+        if gate and self.needs:
+            low = text.casefold() if low is None else low
+            if not any(word in low for word in self.needs):
+                return
         for match in self.regex.finditer(text):
             start, end = match.span("v") if "v" in self.regex.groupindex else (-1, -1)
             if start < 0:
                 start, end = match.span()
+            if self.trim is not None:
+                start, end = self.trim(text, start, end)
             if end <= start:
                 continue
             if self.validate is not None and not self.validate(text, start, end):
@@ -132,7 +149,7 @@ NOT_DATE_BEFORE = re.compile(
 )
 NOT_DATE_AFTER = re.compile(
     r"(?i:^\s*(?:tabs?|tablets?|caps?|capsules?|strength|murmur|pain|of|dose|ns|normal|cup"
-    r"|teaspoons?|tsp|tbsp|inch|in\b|cm|mm|ml|mg|units?|scale|score|ratio|pos|neg|x\b|%"
+    r"|teaspoons?|tsp|tbsp|inch|in\b(?!\s+(?:the|clinic|office|am|pm)\b)|cm|mm|ml|mg|units?|scale|score|ratio|pos|neg|x\b|%"
     r"|left|right|bilat\w*|upper|lower|ble|bue|lle|rle|lue|rue|le\b|ue\b|extremit\w*|peep"
     r"|fio2|ps\b|cpap|with\s+peep|systems?|sem\b|murmur|lymph|nodes?|ln\b|ros\b|review"
     r"|positive|negative|pos\b|neg\b|cores?|months?\b|weeks?\b|days?\b|years?\b|hours?\b"
@@ -144,7 +161,8 @@ def bare_month_day(text: str, start: int, end: int) -> bool:
     if not month_day(text, start, end) or text[start:end].endswith("/10"):
         return False  # n/10 on its own is a pain or severity score
     month, day = (int(p) for p in text[start:end].split("/"))
-    if (day == 5 and month <= 5) or month < day <= 4 or month == day <= 4:
+    padded = text[start:end].split("/")[1].startswith("0")  # "2/05": a date, not 2/5
+    if not padded and ((day == 5 and month <= 5) or month < day <= 4 or month == day <= 4):
         return False  # muscle strength (4/5, 5/5) and fractions (1/2, 3/4, 2/2)
     before, after = text[max(0, start - 24) : start], text[end : end + 12]
     if NOT_DATE_BEFORE.search(before) or NOT_DATE_AFTER.match(after):
@@ -169,6 +187,70 @@ def context_month_day(text: str, start: int, end: int) -> bool:
     if NOT_DATE_AFTER.match(after):
         return False
     return not NOT_DATE_CONTEXT.search(text[max(0, start - 40) : start])
+
+
+def date_range(text: str, start: int, end: int) -> bool:
+    """The second month/day of a range (``10/3 - 10/9``) when the first is a date: no
+    setting word or setting change before it (``ps 10/5 -> 8/5`` stays text)."""
+    if not month_day(text, start, end) or NOT_DATE_AFTER.match(text[end : end + 12]):
+        return False
+    first = _RANGE_START.search(text[max(0, start - 30) : start])
+    if first is None:
+        return False
+    begin = start - len(first.group())
+    if text[begin : begin + 6] == "[DATE]" or first.group(2):
+        return True  # after a redacted date or a full date (``3/3/07-3/9/07``)
+    before = text[max(0, begin - 40) : begin]
+    if NOT_DATE_BEFORE.search(before[-24:]) or NOT_DATE_CONTEXT.search(before):
+        return False
+    # the first of the pair or list is a date itself: not a fraction ("1/2 and 3/4"),
+    # unless a date word introduces it ("on 1/3 and 1/5")
+    value_end = begin + len(first.group("pair"))
+    return bare_month_day(text, begin, value_end) or bool(_DATE_WORD_BEFORE.search(before))
+
+
+_RANGE_START = re.compile(
+    r"(?:(?P<pair>\d{1,2}/\d{1,2})(/\d{2,4})?|\[DATE\])[ \t]{0,2}"
+    r"(?i:-|to|thru|through|until|till|and|&|,|or)[ \t]{0,2}$"
+)
+_DATE_WORD_BEFORE = re.compile(
+    r"(?i:\b(?:on|since|from|dated|admitted|discharged|seen|between|drawn|done)\s*:?\s*$)"
+)
+# Around a year-shaped number: a fluid balance, a volume or a time ("in 2000 out 1500").
+_NOT_YEAR_BEFORE = re.compile(
+    r"(?i:\b(?:i/o|i&o|intake|output|total|net|uop|tf|ivf|fluids?|bal(?:ance)?|ck|cks|bnp"
+    r"|ldh|plt|plts|wbc|ast|alt|alk|amylase|lipase|ferritin|fibrinogen|d-?dimer|trig|chol"
+    r"|weight|wt|vol|volume|kcal|cal|calories|at|@|by|until|till|since|from|starting)\W{0,3}"
+    r"(?:\w+\W{1,3}){0,1}$)"
+)
+_NOT_YEAR_AFTER = re.compile(
+    r"(?i:^\s*(?:out|cc|ml|l\b|mg|mcg|g\b|units?|kcal|cal|hrs?\b|h\b|/|-|\+|%|am\b|pm\b"
+    r"|tonight|this|today|o'?clock|hours?))"
+)
+
+
+def year_not_time(text: str, start: int, end: int) -> bool:
+    """A year, not a 24-hour time (``since 2000``, ``at 1930``) nor a volume or a lab value
+    (``in 1985 out 900``, ``ck 1980``): years that could be times (minutes under 60) need
+    a year word before them and no time or fluid word around."""
+    value = text[start:end]
+    if NOT_YEAR_AFTER_MATCH(text[end : end + 12]):
+        return False
+    if value.startswith("'"):
+        return True
+    minutes = int(value[2:])
+    before = text[max(0, start - 30) : start]
+    if minutes >= 60:
+        return not _NOT_YEAR_BEFORE_LAB.search(before)
+    return minutes % 15 != 0 and not _NOT_YEAR_BEFORE.search(before)
+
+
+NOT_YEAR_AFTER_MATCH = _NOT_YEAR_AFTER.match
+_NOT_YEAR_BEFORE_LAB = re.compile(
+    r"(?i:\b(?:i/o|i&o|intake|output|total|net|uop|tf|ivf|fluids?|bal(?:ance)?|ck|cks|bnp"
+    r"|ldh|plt|plts|wbc|ast|alt|alk|amylase|lipase|ferritin|fibrinogen|d-?dimer|trig|chol"
+    r"|weight|wt|vol|volume|kcal|cal|calories)\W{0,3}$|\b(?:i/o|i&o|intake)\b)"
+)
 
 
 AGE = r"(?P<v>9\d|1[01]\d)"
@@ -199,17 +281,49 @@ def street_words(text: str, start: int, end: int) -> bool:
 
 
 def has_name_word(text: str, start: int, end: int) -> bool:
-    """Some word of the value is a name or an unknown word, not all English or clinical."""
+    """Some word of the value is a name or an unknown word, not all English or clinical
+    (nor a disease named by a surname, ``PARKINSON'S``)."""
+    from appliance.detectors.text_lexicon import lexicon
+    from appliance.detectors.text_vocabulary import EPONYMS
+
+    lex = lexicon()
+    for word, possessive in re.findall(r"([A-Za-z]+)(['’][sS]\b)?", text[start:end]):
+        low = word.lower()
+        if len(low) < 2 or (possessive and low in EPONYMS):
+            continue
+        if lex.is_name(low) and not lex.is_vocabulary(low):
+            return True
+        if not lex.is_common(low) and not lex.misspelt(low):  # "WIFE VISTIED" is no name
+            return True
+    return False
+
+
+_WORD_SPAN = re.compile(r"[A-Za-z][A-Za-z'’\-]*\.?")
+
+
+def trim_name_words(text: str, start: int, end: int) -> tuple[int, int]:
+    """The span of a name value without its leading and trailing words that are
+    vocabulary (``CALLED``, ``IN TO``, ``TRANSFERRED FROM``): ALL-CAPS text gives the name
+    patterns whole phrases. An initial (one letter) or a comma-joined part is kept."""
     from appliance.detectors.text_lexicon import lexicon
 
     lex = lexicon()
-    words = re.findall(r"[A-Za-z]+", text[start:end])
-    return any(
-        not lex.is_vocabulary(w.lower())
-        and (lex.is_name(w.lower()) or not lex.is_common(w.lower()))
-        for w in words
-        if len(w) > 1
-    )
+    words = [
+        (m.start(), m.end(), m.group().rstrip(".")) for m in _WORD_SPAN.finditer(text, start, end)
+    ]
+
+    def plain(word: str) -> bool:
+        low = word.lower()
+        return len(low) > 1 and lex.is_vocabulary(low) and not lex.is_name(low)
+
+    first, last = 0, len(words) - 1
+    while first <= last and plain(words[first][2]):
+        first += 1
+    while last >= first and plain(words[last][2]):
+        last -= 1
+    if first > last:
+        return start, start
+    return words[first][0], (end if last == len(words) - 1 else words[last][1])
 
 
 def digits_between(low: int, high: int) -> Callable[[str, int, int], bool]:

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 
 from appliance.detectors.text_lexicon import STOP, Lexicon
-from appliance.detectors.text_vocabulary import CREDENTIALS, EPONYM_NEXT, FACILITY
+from appliance.detectors.text_vocabulary import CREDENTIALS, EPONYM_NEXT, EPONYMS, FACILITY
 from appliance.domain.findings import FindingKind
 
 WORD = re.compile(r"[A-Za-z]+(?:['’\-][A-Za-z]+)*")
@@ -72,6 +72,9 @@ class TokenView:
         # In lower-case text a capitalised word stands out all the more ("pt's wife Jane Doe"
         # in a lower-case note, or "patient_name: Jane Doe" among lower-case field names).
         self.case_tells = style != "upper"
+        self.last_name = self.last_place = -1
+        """Last tokens of the latest person name and place found ("son art FROM ...",
+        "the colonial inn IN concord")."""
 
     # --- token tests -----------------------------------------------------------------
     def gap(self, i: int) -> str:
@@ -102,10 +105,15 @@ class TokenView:
             text.islower() or text.isupper() or (text[0].isupper() and text[1:].islower())
         )
 
+    @staticmethod
+    def possessive_eponym(t: Token) -> bool:
+        """A disease named by a surname: ``parkinson's``, ``BELL'S``."""
+        return t.low in EPONYMS and t.text[-2:].lower() in {"'s", "’s"}
+
     def lexical_name(self, t: Token) -> bool:
         """A lexicon name that is no other word, shaped like a name (``Kathy``, ``KATHY``,
         ``kathy``; not ``miR``), four letters or more unless capitalised in mixed text."""
-        if not self.lex.is_name(t.low) or self.lex.is_common(t.low):
+        if not self.lex.is_name(t.low) or self.lex.is_common(t.low) or self.possessive_eponym(t):
             return False
         if not self.name_shaped(t):
             return False
@@ -117,6 +125,7 @@ class TokenView:
         t = self.tokens[i]
         return (
             self.titled(t)
+            and not self.possessive_eponym(t)
             and self.lex.is_name(t.low)
             and not self.lex.is_vocabulary(t.low)
             and not self.sentence_start(i)
@@ -136,7 +145,7 @@ class TokenView:
 
     def name_part(self, t: Token) -> bool:
         """Good enough to continue a name already started."""
-        if t.low in STOP or t.low in CREDENTIALS or t.low in FACILITY:
+        if t.low in STOP or t.low in CREDENTIALS or t.low in FACILITY or self.possessive_eponym(t):
             return False
         return (
             (
@@ -161,9 +170,17 @@ class TokenView:
         return last
 
     def span(self, kind: FindingKind, first: int, last: int, score: float, rule: str) -> Span:
-        if kind is FindingKind.PERSON_NAME and self.signed(last):
-            score = max(score, 0.85)
+        if kind is FindingKind.ADDRESS:
+            self.last_place = last
+        if kind is FindingKind.PERSON_NAME:
+            self.last_name = last
+            if self.signed(last):
+                score = max(score, 0.85)
         return Span(kind, self.tokens[first].start, self.tokens[last].end, score, rule)
+
+    def span_chars(self, start: int, end: int, score: float, rule: str) -> Span:
+        """An address span by character offsets (a ward and its floor number)."""
+        return Span(FindingKind.ADDRESS, start, end, score, rule)
 
     def signed(self, last: int) -> bool:
         """A credential follows: ``Samuel Ortiz, MD`` (not Maryland)."""

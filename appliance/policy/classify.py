@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from appliance.domain.findings import Finding
 from appliance.domain.types import Modality
@@ -20,6 +20,9 @@ from appliance.errors import InvalidInputError
 from appliance.policy.decisions import ConsentState, Decision, RequestContext
 from appliance.policy.engine import PolicyEngine
 from appliance.settings import EncoderSettings
+
+if TYPE_CHECKING:
+    from appliance.detectors.registry import DetectorRegistry
 
 TEXT_SUFFIXES = frozenset({".txt", ".text", ".md", ".csv", ".tsv", ".json", ".xml", ".hl7"})
 
@@ -101,9 +104,11 @@ def classify(
     suffix: str = "",
     consents: ConsentState | None = None,
     now: datetime | None = None,
+    detectors: DetectorRegistry | None = None,
 ) -> Classification:
     """Detect and decide on one input (bytes; text as UTF-8). ``InvalidInputError`` when
-    the input is of no supported kind or a decoder refuses it."""
+    the input is of no supported kind or a decoder refuses it. ``detectors``: the registry
+    the composition root injected (default: the process's, for one-shot CLI runs)."""
     from appliance.detectors import detect
 
     guessed = guess_modality(data, suffix)
@@ -116,7 +121,7 @@ def classify(
         modality = guessed[0]
     fmt = guessed[1] if guessed is not None and guessed[0] is modality else "unknown"
     payload: bytes | str = data.decode("utf-8") if modality is Modality.TEXT else data
-    report = detect(modality, payload, settings=encoder_settings)
+    report = detect(modality, payload, settings=encoder_settings, registry=detectors)
     found: Sequence[Finding] = tuple(report.findings)
     context = dataclasses.replace(context, modality=modality)
     decision = engine.decide(found, context, consents, now)

@@ -1,4 +1,5 @@
-"""Find the line of a table or key in a TOML text (``tomllib`` reports none).
+"""Find the line of a table or key in a TOML text (``tomllib`` reports none), and the
+policy file being parsed (``PolicyFile``, shared by the loader and the rule parser).
 
 Good enough for the policy files' shape: ``[table]``, ``[[array]]``, ``[array.sub]``,
 ``key = value`` and ``dotted.key = value`` lines, and multi-line arrays whose elements
@@ -8,6 +9,7 @@ each start on their own line (``obligations = [`` then one ``{ ... }`` per line)
 from __future__ import annotations
 
 import re
+from typing import Any
 
 _HEADER = re.compile(r"^\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
 _KEY = re.compile(r"^([A-Za-z0-9_\-.\"' ]+?)\s*=")
@@ -109,3 +111,28 @@ def _depth_delta(text: str) -> int:
         elif char in "]}":
             depth -= 1
     return depth
+
+
+class PolicyFile:
+    """One policy file being parsed: its display name, data, line index and problems."""
+
+    def __init__(self, display: str, data: dict[str, Any], lines: LineIndex) -> None:
+        self.display = display
+        self.data = data
+        self.lines = lines
+        self.problems: list[str] = []
+
+    def problem(self, line: int, message: str) -> None:
+        self.problems.append(f"{self.display}:{line}: {message}")
+
+    def text(self, table: dict[str, Any], key: str, line: int, what: str) -> str:
+        value = table.get(key)
+        if not isinstance(value, str) or not value.strip():
+            self.problem(
+                line,
+                f"{what}: missing {key}"
+                if value is None
+                else f"{what}: {key} must be a non-empty string",
+            )
+            return ""
+        return value.strip()

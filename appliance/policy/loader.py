@@ -22,7 +22,7 @@ from typing import Any
 
 from appliance.domain.findings import FindingKind
 from appliance.errors import ConfigError
-from appliance.policy.lines import LineIndex
+from appliance.policy.lines import LineIndex, PolicyFile
 from appliance.policy.model import Category, PolicySet, Regime, Rule, Source
 from appliance.policy.risk_limits import SECTION as RISK_SECTION
 from appliance.policy.risk_limits import parse_risk_limits
@@ -65,31 +65,6 @@ def policy_hash(files: list[tuple[str, bytes]]) -> str:
     return digest.hexdigest()
 
 
-class _File:
-    """One policy file being parsed: its display name, data, line index and problems."""
-
-    def __init__(self, display: str, data: dict[str, Any], lines: LineIndex) -> None:
-        self.display = display
-        self.data = data
-        self.lines = lines
-        self.problems: list[str] = []
-
-    def problem(self, line: int, message: str) -> None:
-        self.problems.append(f"{self.display}:{line}: {message}")
-
-    def text(self, table: dict[str, Any], key: str, line: int, what: str) -> str:
-        value = table.get(key)
-        if not isinstance(value, str) or not value.strip():
-            self.problem(
-                line,
-                f"{what}: missing {key}"
-                if value is None
-                else f"{what}: {key} must be a non-empty string",
-            )
-            return ""
-        return value.strip()
-
-
 def load_policy_set(directory: Path | None = None) -> PolicySet:
     """Load and validate every ``*.toml`` of ``directory``; ``PolicyError`` lists problems."""
     directory = Path(directory) if directory is not None else default_policies_dir()
@@ -98,7 +73,7 @@ def load_policy_set(directory: Path | None = None) -> PolicySet:
         raise PolicyError([f"{directory}: no policy files (*.toml) found"])
     problems: list[str] = []
     raw: list[tuple[str, bytes]] = []
-    files: list[_File] = []
+    files: list[PolicyFile] = []
     for path in paths:
         display = str(path)
         content = path.read_bytes()
@@ -113,11 +88,11 @@ def load_policy_set(directory: Path | None = None) -> PolicySet:
             found = re.search(r"line (\d+)", str(exc))
             problems.append(f"{display}:{found.group(1) if found else 1}: invalid TOML: {exc}")
             continue
-        files.append(_File(display, data, LineIndex(text)))
+        files.append(PolicyFile(display, data, LineIndex(text)))
     regimes: list[Regime] = []
     categories: list[Category] = []
     enabled: list[str] | None = None
-    site: _File | None = None
+    site: PolicyFile | None = None
     for file in files:
         regime, site_regimes = _header(file, is_site=Path(file.display).name == SITE_FILE)
         if regime is None:
@@ -169,7 +144,7 @@ def load_policy_set(directory: Path | None = None) -> PolicySet:
     )
 
 
-def _file_regime(file: _File) -> str | None:
+def _file_regime(file: PolicyFile) -> str | None:
     if Path(file.display).name == SITE_FILE:
         return SITE_REGIME
     header = file.data.get("regime")
@@ -178,7 +153,7 @@ def _file_regime(file: _File) -> str | None:
     )
 
 
-def _header(file: _File, *, is_site: bool) -> tuple[Regime | None, list[str] | None]:
+def _header(file: PolicyFile, *, is_site: bool) -> tuple[Regime | None, list[str] | None]:
     name = "site" if is_site else "regime"
     allowed = {name, "categories", "rules", *([RISK_SECTION] if is_site else [])}
     for key in file.data:
@@ -224,7 +199,7 @@ def _header(file: _File, *, is_site: bool) -> tuple[Regime | None, list[str] | N
     return Regime(regime_id, title, citation, Source(file.display, line)), enabled
 
 
-def _categories(file: _File, regime: str) -> list[Category]:
+def _categories(file: PolicyFile, regime: str) -> list[Category]:
     entries = file.data.get("categories", [])
     if not isinstance(entries, list):
         file.problem(
@@ -267,7 +242,7 @@ def _categories(file: _File, regime: str) -> list[Category]:
     return out
 
 
-def _evidence(file: _File, entry: dict[str, Any], n: int, what: str) -> frozenset[FindingKind]:
+def _evidence(file: PolicyFile, entry: dict[str, Any], n: int, what: str) -> frozenset[FindingKind]:
     line = file.lines.key("categories", n, "evidence")
     value = entry.get("evidence")
     if not isinstance(value, list) or not value:

@@ -6,8 +6,9 @@ import fnmatch
 import re
 from collections.abc import Sequence
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from appliance.policy.lines import PolicyFile
 from appliance.policy.model import Category, Condition, ObligationSpec, Rule, Source
 from appliance.policy.vocabulary import (
     ALL_MODALITIES,
@@ -20,9 +21,6 @@ from appliance.policy.vocabulary import (
     VIEWER_ROLES,
     kind_modalities,
 )
-
-if TYPE_CHECKING:
-    from appliance.policy.loader import _File
 
 _RULE_KEYS = frozenset({"id", "title", "citation", "when", "obligations", "notes"})
 _WHEN_KEYS = frozenset(
@@ -55,7 +53,7 @@ class RuleParser:
         self._checking_enabled = True
         self.seen: list[tuple[str, Source]] = []
 
-    def parse_all(self, file: _File, regime: str) -> list[Rule]:
+    def parse_all(self, file: PolicyFile, regime: str) -> list[Rule]:
         """Every rule of ``file`` that parsed cleanly (problems are recorded on ``file``).
 
         Rules of a regime the site has not enabled are validated but, by the caller,
@@ -74,7 +72,7 @@ class RuleParser:
                 rules.append(rule)
         return rules
 
-    def _rule(self, file: _File, regime: str, n: int, entry: Any) -> Rule | None:
+    def _rule(self, file: PolicyFile, regime: str, n: int, entry: Any) -> Rule | None:
         line = file.lines.table("rules", n)
         if not isinstance(entry, dict):
             file.problem(line, "a rule must be a table")
@@ -115,7 +113,7 @@ class RuleParser:
             matched.extend(i for i in found if i not in matched)
         return matched, unknown
 
-    def _condition(self, file: _File, n: int, when: Any, what: str) -> Condition | None:
+    def _condition(self, file: PolicyFile, n: int, when: Any, what: str) -> Condition | None:
         at = file.lines.key("rules", n, "when")
         if not isinstance(when, dict):
             file.problem(at, f"{what}: when must be a table")
@@ -202,7 +200,7 @@ class RuleParser:
 
     def _words(
         self,
-        file: _File,
+        file: PolicyFile,
         n: int,
         when: dict[str, Any],
         key: str,
@@ -229,7 +227,7 @@ class RuleParser:
         return frozenset(value)
 
     def _obligation(
-        self, file: _File, n: int, i: int, raw: Any, what: str, when: Condition | None
+        self, file: PolicyFile, n: int, i: int, raw: Any, what: str, when: Condition | None
     ) -> ObligationSpec:
         line = file.lines.key("rules", n, f"obligations[{i}]")
         source = Source(file.display, line)

@@ -28,8 +28,9 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from appliance.audit import AuditTrail
 from appliance.clock import Clock, SystemClock, isoformat
 from appliance.crypto.aead import read_stream, read_stream_header, write_stream
 from appliance.crypto.kek import KekLocation, KekRing, load_kek, locate_kek, write_kek
@@ -54,8 +55,15 @@ from appliance.services.backup_archive import (
 )
 from appliance.settings import Settings
 
-if TYPE_CHECKING:
-    from appliance.wiring import Appliance
+
+class Appliance(Protocol):
+    """What a backup needs of an opened appliance (``appliance.wiring.Appliance``)."""
+
+    settings: Settings
+    kek_location: KekLocation
+    audit: AuditTrail
+
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)

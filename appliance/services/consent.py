@@ -28,7 +28,6 @@ from appliance.store.database import Database
 
 if TYPE_CHECKING:
     from appliance.policy.engine import PolicyEngine
-    from appliance.wiring import Appliance
 
 log = get_logger(__name__)
 _CATEGORY = re.compile(r"^(\*|[a-z][a-z0-9_]*\.(\*|[a-z0-9_]+))$")
@@ -52,19 +51,6 @@ class ConsentService:
         self._audit = audit
         self._clock = clock
         self._known = frozenset(known_categories) if known_categories is not None else None
-
-    @classmethod
-    def for_appliance(
-        cls, app: Appliance, known_categories: Collection[str] | None = None
-    ) -> ConsentService:
-        """A service over an opened appliance's store, audit trail and clock."""
-        return cls(
-            database=app.database,
-            pseudonymize=app.pseudonymize,
-            audit=app.audit,
-            clock=app.clock,
-            known_categories=known_categories,
-        )
 
     def pseudonym(self, subject_id: str) -> Pseudonym:
         """The pseudonym of a raw subject id."""

@@ -21,7 +21,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Connection, func, select
 
@@ -36,9 +36,6 @@ from appliance.services.keys import KeyService
 from appliance.store import changes, repository
 from appliance.store.database import Database
 from appliance.store.schema import collections, items
-
-if TYPE_CHECKING:
-    from appliance.wiring import Appliance
 
 log = get_logger(__name__)
 BATCH_SIZE = 500
@@ -104,18 +101,6 @@ class RetentionService:
         self._clock = clock
         self._batch = batch_size
         self._keys = keys
-
-    @classmethod
-    def for_appliance(cls, app: Appliance) -> RetentionService:
-        """A service over an opened appliance."""
-        return cls(
-            database=app.database,
-            keyring=app.keyring,
-            indexes=app.indexes,
-            audit=app.audit,
-            clock=app.clock,
-            keys=app.keys,
-        )
 
     def due(self, now: datetime | None = None) -> int:
         """How many items have a retention deadline at or before ``now``."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,6 +27,9 @@ from appliance.services.consent import ConsentService
 from appliance.services.defences import apply_defences, input_rng
 from appliance.services.fields import FieldAdmission, TextDetector, admit_fields, screen_fields
 from appliance.settings import EncoderSettings
+
+if TYPE_CHECKING:
+    from appliance.detectors.registry import DetectorRegistry
 
 
 @dataclass(frozen=True)
@@ -51,22 +54,26 @@ class Screening:
         dicom_uid_key: bytes | None = None,
         noise_key: bytes | None = None,
         detect_text: TextDetector | None = None,
+        detectors: DetectorRegistry | None = None,
     ) -> None:
         """``noise_key`` keys the defence noise (the composition root derives it from the
         KEK-protected keys; without one a per-process random key is used, so the noise
-        is fixed per input only until a restart)."""
+        is fixed per input only until a restart). ``detectors``: the registry the
+        composition root built (default: the process's)."""
         self.policy = policy
         self._dicom_uid_key = dicom_uid_key
         self._noise_key = noise_key or os.urandom(32)
         self._consent = consent
         self._settings = encoder_settings
         self._clock = clock
+        self._detectors = detectors
         self._detect_text = detect_text or self._default_text_detector
 
     def _default_text_detector(self, text: str) -> Sequence[Finding]:
         from appliance.detectors import detect
 
-        return tuple(detect(Modality.TEXT, text, settings=self._settings).findings)
+        found = detect(Modality.TEXT, text, settings=self._settings, registry=self._detectors)
+        return tuple(found.findings)
 
     def screen(
         self,
@@ -91,6 +98,7 @@ class Screening:
             modality=modality,
             consents=consents,
             now=now,
+            detectors=self._detectors,
         )
         if found.modality is not modality:
             raise InvalidInputError(f"the bytes are not {modality.value}")

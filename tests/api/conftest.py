@@ -14,9 +14,9 @@ import pytest
 import uvicorn
 
 from appliance.api.app import create_app
-from appliance.api.metrics import ApiMetrics
-from appliance.api.state import ApiState
+from appliance.api.dependencies import ApiServices
 from appliance.domain.types import Actor
+from appliance.server import api_services
 from appliance.wiring import Appliance
 
 
@@ -40,7 +40,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def serve(state: ApiState, **app_options: object) -> Iterator[str]:
+def serve(state: ApiServices, **app_options: object) -> Iterator[str]:
     """Run the app under uvicorn in a thread until the generator is closed."""
     app = create_app(state, **app_options)  # type: ignore[arg-type]
     port = _free_port()
@@ -67,7 +67,7 @@ def live(appliance: Appliance) -> Iterator[LiveServer]:
         role: appliance.tokens.create(role, actor=Actor.operator())
         for role in ("admin", "ingest", "query", "auditor")
     }
-    state = ApiState(appliance=appliance, encoders=None, metrics=ApiMetrics())
+    state = api_services(appliance)
     for url in serve(state, failures_per_minute=5):
         yield LiveServer(url, tokens, appliance)
 

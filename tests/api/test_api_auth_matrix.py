@@ -21,9 +21,8 @@ from litestar.routes import HTTPRoute
 from litestar.utils.sync import AsyncCallable
 
 from appliance.api.app import create_app
-from appliance.api.metrics import ApiMetrics
-from appliance.api.state import ApiState
 from appliance.domain.roles import GRANTS, Permission, Role
+from appliance.server import api_services
 from appliance.wiring import Appliance
 from tests.api.conftest import LiveServer
 
@@ -57,7 +56,7 @@ def _function(handler: HTTPRouteHandler) -> Any:
 
 
 def _build_app(appliance: Appliance) -> Litestar:
-    return create_app(ApiState(appliance=appliance, encoders=None, metrics=ApiMetrics()))
+    return create_app(api_services(appliance))
 
 
 def _probes(app: Litestar) -> list[Probe]:

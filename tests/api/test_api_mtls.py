@@ -18,9 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from appliance.api.app import create_app
-from appliance.api.metrics import ApiMetrics
-from appliance.api.state import ApiState
-from appliance.server import uvicorn_config
+from appliance.server import api_services, uvicorn_config
 from appliance.settings import ServerSettings
 from appliance.wiring import Appliance
 from tests.api.conftest import _free_port
@@ -86,7 +84,7 @@ def test_mutual_tls_admits_only_certified_clients(appliance: Appliance, pki: Pat
         tls_key_file=str(pki / "server.key"),
         tls_client_ca_file=str(pki / "ca.pem"),
     )
-    state = ApiState(appliance=appliance, encoders=None, metrics=ApiMetrics())
+    state = api_services(appliance)
     port = _free_port()
     runner = uvicorn.Server(uvicorn_config(create_app(state), server, host="127.0.0.1", port=port))
     thread = threading.Thread(target=runner.run, daemon=True)

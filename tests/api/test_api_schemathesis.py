@@ -29,6 +29,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from appliance.domain.types import Actor
 from tests.api.conftest import LiveServer
@@ -41,6 +46,13 @@ EDGE_INTS = (0, -1, 2**31, 2**63 - 1, 2**63, 10**30)
 EXAMPLES_PER_EDGE = 3
 CONTEXT = {"subject_role": "patient", "purpose": "treatment"}
 COLLECTION = "fuzz"
+SERVER_ERRORS = (not_a_server_error,)
+CONFORMANCE = (
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+)
 
 
 def _load(served: LiveServer) -> schemathesis.BaseSchema:
@@ -122,8 +134,10 @@ def _at_edge(
     return case
 
 
-def _check_reply(case: schemathesis.Case, response: schemathesis.Response) -> None:
-    case.validate_response(response, checks=[not_a_server_error])
+def _check_reply(
+    case: schemathesis.Case, response: schemathesis.Response, checks: tuple[Any, ...]
+) -> None:
+    case.validate_response(response, checks=list(checks))
     if response.status_code >= 400:
         error = json.loads(response.content)["error"]
         assert isinstance(error["code"], str) and error["code"], response.text
@@ -131,7 +145,12 @@ def _check_reply(case: schemathesis.Case, response: schemathesis.Response) -> No
 
 
 def _run(
-    strategy: Any, examples: int, label: str, headers: dict[str, str], statuses: Counter[str]
+    strategy: Any,
+    examples: int,
+    label: str,
+    headers: dict[str, str],
+    statuses: Counter[str],
+    checks: tuple[Any, ...] = SERVER_ERRORS,
 ) -> None:
     """Send up to ``examples`` generated cases; count statuses; raise on the first bad reply."""
 
@@ -146,7 +165,7 @@ def _run(
     def run(case: schemathesis.Case) -> None:
         response = case.call(headers=headers, timeout=30)
         statuses[f"{case.operation.label} {label} {response.status_code}"] += 1
-        _check_reply(case, response)
+        _check_reply(case, response, checks)
 
     run()
 
@@ -173,7 +192,12 @@ def _passes(
     return passes
 
 
-def _fuzz(served: LiveServer, role: str, plan: dict[Any, int]) -> tuple[list[str], Counter[str]]:
+def _fuzz(
+    served: LiveServer,
+    role: str,
+    plan: dict[Any, int],
+    checks: tuple[Any, ...] = SERVER_ERRORS,
+) -> tuple[list[str], Counter[str]]:
     """Run every operation of the served schema under each pass; return failures, statuses."""
     with served.client("admin") as admin:
         space = admin.get("/v1/models").json()["data"][0]["id"]
@@ -188,7 +212,7 @@ def _fuzz(served: LiveServer, role: str, plan: dict[Any, int]) -> tuple[list[str
         headers = {"Authorization": f"Bearer {token}"}
         for label, strategy, examples in _passes(operation, plan, space, schema.raw_schema):
             try:
-                _run(strategy, examples, label, headers, statuses)
+                _run(strategy, examples, label, headers, statuses, checks)
             except Unsatisfiable:
                 # Nothing to make invalid (no body, no typed parameter): e.g. GET /healthz.
                 if label != NEGATIVE.value:
@@ -226,3 +250,23 @@ def test_no_server_errors_as_query(served: LiveServer) -> None:
     assert statuses["POST /v1/collections positive 403"] > 0, statuses
     assert statuses["GET /v1/collections positive 200"] > 0, statuses
     assert statuses["POST /v1/collections/{collection}/search steered 200"] > 0, statuses
+
+
+def test_replies_conform_to_the_schema(served: LiveServer) -> None:
+    """Every reply to generated requests (valid, invalid, steered to the deep path) has a
+    status its operation declares, the declared content type and a body that validates
+    against the declared schema (errors included): the OpenAPI document is the contract."""
+    plan = {POSITIVE: 2, NEGATIVE: 2, STEERED: 4}
+    failures, statuses = _fuzz(served, "admin", plan, checks=CONFORMANCE)
+    assert not failures, "\n\n".join(failures)
+    # the bodies checked include real successes of the typed routes and real errors
+    for success in (
+        "POST /v1/collections/{collection}/items steered 200",
+        "POST /v1/collections/{collection}/search steered 200",
+        "POST /v1/classify steered 200",
+        "POST /v1/embeddings steered 200",
+        "GET /v1/models positive 200",
+        "GET /readyz positive 200",
+    ):
+        assert statuses[success] > 0, (success, statuses)
+    assert any(key.endswith(" 422") for key in statuses), statuses

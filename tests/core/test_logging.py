@@ -17,7 +17,7 @@ from appliance.engine import EncoderEngine
 from appliance.errors import ApplianceError, InvalidInputError
 from appliance.observability import configure_logging, get_logger, log_context
 from appliance.settings import EncoderSettings
-from appliance.testing import capture_events
+from tests.log_capture import capture_events
 
 PSEUDONYM = "ps_" + "ab" * 16
 NOTE = "Patient Jane Roe, MRN 88442211, DOB 03/14/1961, jane.roe@example.com"

@@ -71,7 +71,9 @@ def test_clinical_vocabulary_stays_text(
     assert found_in(text_detector, sentence, style) == []
 
 
-@pytest.mark.parametrize("split", ["dev.jsonl", "test.jsonl", "test2.jsonl", "i2b2_sample.jsonl"])
+@pytest.mark.parametrize(
+    "split", ["dev.jsonl", "test.jsonl", "test2.jsonl", "test3.jsonl", "i2b2_sample.jsonl"]
+)
 def test_redacted_notes_rescan_clean_and_keep_clinical_text(
     text_detector: TextDetector, split: str
 ) -> None:
@@ -94,20 +96,31 @@ def test_redacted_notes_rescan_clean_and_keep_clinical_text(
         kept_total += phi.count(False)
     share = removed / kept_total
     print(f"\n{split}: {share:.3%} of PHI-free characters removed by redaction")
-    # test2's short, dense notes: 2.5% before this round's rules too (docs/phi-detection.md)
-    assert share < (0.03 if split == "test2.jsonl" else 0.02)
+    # third round: at most 0.92% on any split (docs/phi-detection.md)
+    assert share < 0.015
 
 
-@pytest.mark.parametrize("split", ["test.jsonl", "test2.jsonl"])
+@pytest.mark.parametrize("split", ["test.jsonl", "test2.jsonl", "test3.jsonl"])
 def test_held_out_corpus_figures(text_detector: TextDetector, split: str) -> None:
     """On the held-out splits (not used for tuning): recall, precision and PHI-free
     flagging stay at the level reported in docs/phi-detection.md."""
     result = run_phi_benchmark(_load(split), text_detector.analyze)
     print("\n" + json.dumps({k: v for k, v in result.items() if k != "throughput"}, indent=1))
-    assert result["recall_any"] >= 0.92
-    assert result["per_kind"]["address"]["recall_any"] >= 0.85
-    assert result["per_kind"]["person_name"]["recall_any"] >= 0.95
-    assert result["span_precision"] >= 0.95
+    assert result["recall_any"] >= 0.94
+    assert result["per_kind"]["address"]["recall_any"] >= 0.90
+    assert result["per_kind"]["person_name"]["recall_any"] >= 0.96
+    assert result["span_precision"] >= 0.97
+    assert result["phi_free_flagged"] <= 0.1
+
+
+def test_held_out_splits_together_meet_the_issue_goal(text_detector: TextDetector) -> None:
+    """Over all three held-out splits (660 spans): span recall >= 0.97 and name recall
+    >= 0.97 (issue 10's goal), precision far above 0.75."""
+    documents = [d for name in ("test.jsonl", "test2.jsonl", "test3.jsonl") for d in _load(name)]
+    result = run_phi_benchmark(documents, text_detector.analyze)
+    assert result["recall_any"] >= 0.97
+    assert result["per_kind"]["person_name"]["recall_any"] >= 0.985
+    assert result["span_precision"] >= 0.97
     assert result["phi_free_flagged"] <= 0.1
 
 
@@ -115,7 +128,7 @@ def test_corpus_lines_are_well_formed() -> None:
     """Every corpus line parses, spans fit the text and name a finding kind."""
     from appliance.domain.findings import FindingKind
 
-    for name in ("dev.jsonl", "test.jsonl", "test2.jsonl", "i2b2_sample.jsonl"):
+    for name in ("dev.jsonl", "test.jsonl", "test2.jsonl", "test3.jsonl", "i2b2_sample.jsonl"):
         for document in _load(name):
             for start, end, kind in document.spans:
                 assert document.text[start:end].strip() == document.text[start:end]

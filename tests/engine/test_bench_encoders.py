@@ -58,8 +58,8 @@ def test_cli_runs_on_tiny_random_models(tmp_path) -> None:
 
 def test_fair_bare_gets_the_engines_inputs_and_batches(make_engine, encoder) -> None:
     """The bare side encodes exactly the engine's inputs, in batches of the size asked."""
+    from appliance.bench import loadtest
     from appliance.bench.fair import engine_items, run_bare_batched
-    from appliance.engine import loadtest
 
     engine = make_engine()
     pool = [f"sentence number {i}" for i in range(10)]

@@ -15,9 +15,9 @@ from appliance.domain.types import Actor
 from appliance.errors import InvalidInputError, NotFoundError
 from appliance.policy import PolicyEngine, RequestContext
 from appliance.services.consent import ConsentService
-from appliance.testing import capture_events
 from appliance.wiring import Appliance
 from tests.conftest import run_appliance
+from tests.log_capture import capture_events
 from tests.policy.conftest import findings
 
 OPERATOR = Actor.operator()
@@ -33,7 +33,7 @@ def _trail(app: Appliance) -> tuple[str, list[dict[str, Any]]]:
 
 def _service(app: Appliance, engine: PolicyEngine | None = None) -> ConsentService:
     known = [c.id for c in engine.policy.categories] if engine else None
-    return ConsentService.for_appliance(app, known_categories=known)
+    return app.consent_service(known_categories=known)
 
 
 def _assert_no_phi(app: Appliance, events: list[dict[str, Any]]) -> None:

@@ -14,8 +14,8 @@ from appliance.errors import InvalidInputError, KeyUnavailableError
 from appliance.policy import PolicyEngine, RequestContext
 from appliance.services.consent import ConsentService
 from appliance.store.schema import items
-from appliance.testing import capture_events
 from appliance.wiring import Appliance
+from tests.log_capture import capture_events
 from tests.retention.conftest import DIMENSION, OPERATOR, SPACE, decide, store, unit_vectors
 
 VISITOR = "VISITOR-Ada-Lovelace-1815"
@@ -24,7 +24,7 @@ OTHER = "VISITOR-Charles-Babbage-1791"
 
 def _populate(app: Appliance, engine: PolicyEngine) -> ConsentService:
     """Two visitors, each with a written release and faces stored under the decision."""
-    consents = ConsentService.for_appliance(app)
+    consents = app.consent
     app.collections.create("faces", DIMENSION, OPERATOR)
     context = RequestContext("visitor", "operations")
     for n, subject in enumerate((VISITOR, OTHER)):

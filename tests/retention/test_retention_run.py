@@ -14,11 +14,11 @@ from appliance.crypto.keyring import KeyKind
 from appliance.domain.findings import FindingKind
 from appliance.errors import KeyUnavailableError
 from appliance.policy import ConsentRecord, ConsentState, PolicyEngine, RequestContext
-from appliance.services.retention import RetentionService, deadline_for, stored_policy
+from appliance.services.retention import deadline_for, stored_policy
 from appliance.store.schema import items
-from appliance.testing import capture_events
 from appliance.wiring import Appliance
 from tests.conftest import run_appliance
+from tests.log_capture import capture_events
 from tests.retention.conftest import (
     DIMENSION,
     OPERATOR,
@@ -90,7 +90,7 @@ def test_run_erases_only_expired_items_and_shreds_emptied_subjects(
 ) -> None:
     """Past the deadline the visitor's items go, their key is destroyed; the patient stays."""
     data = _populate(appliance, engine)
-    service = RetentionService.for_appliance(appliance)
+    service = appliance.retention
     pseudonymize = appliance.pseudonymize
     visitor, patient = pseudonymize(VISITOR), pseudonymize(PATIENT)
     assert service.run() == 0  # nothing is due yet
@@ -136,7 +136,7 @@ def test_run_keeps_the_key_while_the_subject_has_live_items(
     second = decide(appliance, engine, FindingKind.FACE, context, RELEASE)
     store(appliance, "faces", VISITOR, unit_vectors(1, seed=4), "late", second)
     clock.advance(timedelta(days=640))
-    assert RetentionService.for_appliance(appliance).run() == 1
+    assert appliance.retention.run() == 1
     hits = appliance.items.search(
         "faces", unit_vectors(1, seed=4)[0], k=5, actor=OPERATOR, space=SPACE
     )
@@ -160,7 +160,7 @@ def test_expired_vectors_leave_the_index_and_its_snapshot(
             ).scalars()
         ]
     clock.advance(timedelta(days=800))
-    RetentionService.for_appliance(appliance).run()
+    appliance.retention.run()
     from appliance.store.repository import get_collection
 
     with appliance.database.read() as connection:
@@ -233,7 +233,7 @@ def test_retention_run_in_another_process_reaches_the_servers_index_and_schedule
     clock.advance(timedelta(days=800))
     timer = open_appliance(appliance.settings, clock=clock, environ={})
     try:
-        assert RetentionService.for_appliance(timer).run() == 3
+        assert timer.retention.run() == 3
         assert timer.keys.status().shreds_pending == 1
     finally:
         timer.close()

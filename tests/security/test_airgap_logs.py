@@ -19,10 +19,8 @@ from litestar import post
 from litestar.params import JSONBody
 
 from appliance.api.app import create_app
-from appliance.api.metrics import ApiMetrics
-from appliance.api.state import ApiState
 from appliance.observability import configure_logging
-from appliance.server import uvicorn_config
+from appliance.server import api_services, uvicorn_config
 from appliance.settings import ServerSettings
 from appliance.wiring import Appliance
 from tests.api.conftest import _free_port
@@ -44,7 +42,7 @@ def logged_server(appliance: Appliance) -> Iterator[tuple[str, io.StringIO]]:
     handlers, level, hook = list(root.handlers), root.level, threading.excepthook
     stream = io.StringIO()
     configure_logging("info", "json", stream=stream)
-    state = ApiState(appliance=appliance, encoders=None, metrics=ApiMetrics())
+    state = api_services(appliance)
     port = _free_port()
     app = create_app(state, extra_routes=[explode])
     server = uvicorn.Server(uvicorn_config(app, ServerSettings(), host="127.0.0.1", port=port))

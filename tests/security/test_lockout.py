@@ -12,10 +12,8 @@ import httpx
 import pytest
 
 from appliance.api.limits import FailureLockout
-from appliance.api.metrics import ApiMetrics
-from appliance.api.state import ApiState
 from appliance.domain.types import Actor
-from appliance.server import api_limits
+from appliance.server import api_limits, api_services
 from appliance.settings import load_settings
 from appliance.wiring import Appliance
 from tests.api.conftest import LiveServer, serve
@@ -38,7 +36,7 @@ def limited(appliance: Appliance) -> Iterator[LiveServer]:
     tokens = {
         role: appliance.tokens.create(role, actor=Actor.operator()) for role in ("admin", "query")
     }
-    state = ApiState(appliance=appliance, encoders=None, metrics=ApiMetrics())
+    state = api_services(appliance)
     for url in serve(state, **api_limits(api)):
         yield LiveServer(url, tokens, appliance)
 

@@ -199,8 +199,8 @@ def test_an_item_without_its_key_is_reported_not_dropped_silently(appliance: App
     """A stored item whose subject key is missing is counted, logged and audited when the
     index is rebuilt, never skipped in silence."""
     from appliance.store.repository import count_items_without_key
-    from appliance.testing import capture_events
     from appliance.wiring import open_appliance
+    from tests.log_capture import capture_events
 
     _populate(appliance)
     pseudonym = appliance.pseudonymize("MRN-GONE")

@@ -7,7 +7,6 @@ import pytest
 from appliance.domain.types import Modality
 from appliance.errors import InvalidInputError
 from appliance.policy import PolicyEngine, RequestContext
-from appliance.services.consent import ConsentService
 from appliance.services.fields import MAX_SCREENED_CHARS, screen_fields
 from appliance.services.screening import Screening
 from appliance.wiring import Appliance
@@ -36,7 +35,7 @@ def screening(appliance: Appliance, engine: PolicyEngine) -> Screening:
     """Screening over the real detectors and policies, with the appliance's consents."""
     return Screening(
         policy=engine,
-        consent=ConsentService.for_appliance(appliance),
+        consent=appliance.consent,
         encoder_settings=appliance.settings.encoders,
         clock=appliance.clock,
         noise_key=b"k" * 32,

@@ -3,7 +3,9 @@ i2b2-style samples: ``python tests/detectors/phi_corpus/build.py [PHILTER_DATA_D
 
 ``notes*.txt`` and ``phi_free*.txt`` alternate into ``dev.jsonl`` (tuning) and
 ``test.jsonl`` (held out: report on it, never tune to it); ``test2_*.txt`` become
-``test2.jsonl``, a second held-out batch written before the second round of rules. The
+``test2.jsonl``, a second held-out batch written before the second round of rules;
+``test3_*.txt`` become ``test3.jsonl``, a third held-out batch written and committed before
+the third round; ``dev3_*`` and ``dev4_*`` tuning batches are appended to ``dev.jsonl``. The
 i2b2 samples (BSD-3-Clause, see docs/phi-detection.md) become
 ``i2b2_sample.jsonl`` when their folder is given.
 """
@@ -109,7 +111,16 @@ def main() -> None:
         for document in parse_markup(HERE / name)
     ]
     tuning = [
-        d for name in ("dev3_notes.txt", "dev3_phi_free.txt") for d in parse_markup(HERE / name)
+        d
+        for name in (
+            "dev3_notes.txt",
+            "dev3_phi_free.txt",
+            "dev4_notes.txt",
+            "dev4_phi_free.txt",
+            "dev5_notes.txt",
+            "dev6_notes.txt",
+        )
+        for d in parse_markup(HERE / name)
     ]
     write(HERE / "dev.jsonl", notes[0::2] + tuning)
     write(HERE / "test.jsonl", notes[1::2])
@@ -118,6 +129,20 @@ def main() -> None:
         [
             d
             for name in ("test2_notes.txt", "test2_phi_free.txt")
+            for d in parse_markup(HERE / name)
+        ],
+    )
+    write(
+        HERE / "test3.jsonl",
+        [
+            d
+            for name in (
+                "test3_caps.txt",
+                "test3_lower.txt",
+                "test3_reports.txt",
+                "test3_mixed.txt",
+                "test3_phi_free.txt",
+            )
             for d in parse_markup(HERE / name)
         ],
     )

@@ -1,4 +1,5 @@
-"""Drive an encoder bare and through an engine, and time both (used by ``bench encoders``).
+"""Drive an encoder bare and through an engine, and time both (``bench encoders``, ``bench
+peer``: an operator benchmark, so it lives with them, not in the engine).
 
 No torch here either: it calls the encoder's methods and the engine's ``encode``.
 """
