@@ -36,8 +36,10 @@ class RiskBlock:
     code: str = BLOCKED_CODE
 
     def error(self) -> dict[str, str]:
-        """The item's error object in the ingest reply."""
-        return {"code": self.code, "message": self.message, "remedy": self.remedy}
+        """The item's error object in the ingest reply (the API's item error carries code
+        and message only, so the message ends with the remedy)."""
+        message = f"{self.message}. Remedy: {self.remedy}"
+        return {"code": self.code, "message": message, "remedy": self.remedy}
 
 
 class RiskCheck(Protocol):

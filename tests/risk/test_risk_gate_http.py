@@ -87,7 +87,8 @@ def test_failed_audit_blocks_named_notes_until_a_passing_audit(
     named, plain = _ingest(data, strict)
     assert named["status"] == "denied"
     assert named["error"]["code"] == "risk_audit_failed"  # type: ignore[index]
-    assert "risk audit" in named["error"]["remedy"]  # type: ignore[index]
+    message = named["error"]["message"]  # type: ignore[index]
+    assert "site.risk.test" in message and "Remedy: " in message and "risk audit" in message
     assert plain["status"] == "stored"
 
     assert audit(lenient) == "pass"
