@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from appliance.domain.findings import Finding, FindingKind
 from appliance.policy.decisions import ConsentState, RequestContext
-
-if TYPE_CHECKING:
-    from appliance.policy.risk_limits import RiskLimit
 
 
 @dataclass(frozen=True)
@@ -122,6 +119,38 @@ class Rule:
     when: Condition
     obligations: tuple[ObligationSpec, ...]
     source: Source
+
+
+@dataclass(frozen=True)
+class RiskLimit:
+    """The maximum acceptable risk of one category group, and the defence it requires."""
+
+    id: str
+    title: str
+    citation: str
+    categories: tuple[str, ...]
+    modality: str
+    metric: str
+    maximum: float
+    defence: tuple[str, Mapping[str, Any]] | None
+    min_utility_kept: float | None
+    block: str
+    source: Source
+    notes: str = ""
+    attacker: str = "any"
+    extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    def covers(self, modality: str, categories: Sequence[str]) -> bool:
+        """True when an item of ``modality`` hitting ``categories`` falls under this limit."""
+        return modality == self.modality and any(c in self.categories for c in categories)
+
+    def defence_label(self) -> str:
+        """``gaussian_noise(sigma=0.1)`` or ``none``."""
+        if self.defence is None:
+            return "none"
+        name, params = self.defence
+        inner = ", ".join(f"{k}={v}" for k, v in sorted(params.items()))
+        return f"{name}({inner})"
 
 
 @dataclass(frozen=True)

@@ -26,12 +26,11 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Protocol
 
 from appliance.policy.lines import LineIndex
-from appliance.policy.model import Rule, Source
+from appliance.policy.model import RiskLimit, Rule, Source
 
 SECTION = "risk_limits"
 METRICS: dict[str, str] = {
@@ -70,38 +69,6 @@ class _PolicyFile(Protocol):
     lines: LineIndex
 
     def problem(self, line: int, message: str) -> None: ...
-
-
-@dataclass(frozen=True)
-class RiskLimit:
-    """The maximum acceptable risk of one category group, and the defence it requires."""
-
-    id: str
-    title: str
-    citation: str
-    categories: tuple[str, ...]
-    modality: str
-    metric: str
-    maximum: float
-    defence: tuple[str, Mapping[str, Any]] | None
-    min_utility_kept: float | None
-    block: str
-    source: Source
-    notes: str = ""
-    attacker: str = "any"
-    extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
-
-    def covers(self, modality: str, categories: Sequence[str]) -> bool:
-        """True when an item of ``modality`` hitting ``categories`` falls under this limit."""
-        return modality == self.modality and any(c in self.categories for c in categories)
-
-    def defence_label(self) -> str:
-        """``gaussian_noise(sigma=0.1)`` or ``none``."""
-        if self.defence is None:
-            return "none"
-        name, params = self.defence
-        inner = ", ".join(f"{k}={v}" for k, v in sorted(params.items()))
-        return f"{name}({inner})"
 
 
 class _Recorder:

@@ -208,7 +208,7 @@ def _run_audit(
         "identities": len(set(probe.labels)),
         "dimension": dimension,
         "rows": rows,
-        "averaging": averaging(probe, sigmas, key),
+        "averaging": averaging(probe.vectors, probe.inputs, sigmas, key),
     }
     if utility is not None:
         result["utility"] = {

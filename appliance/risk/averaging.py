@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from appliance.risk import attacks
 from appliance.risk import defences as d
-
-if TYPE_CHECKING:
-    from appliance.risk.audit import ProbeSet
 
 AVERAGING_REPEATS = 32
 AVERAGING_INPUTS = 8
@@ -43,18 +40,22 @@ def _defended_answer(
 
 
 def averaging(
-    probe: ProbeSet, sigmas: Sequence[float], key: bytes, repeats: int = AVERAGING_REPEATS
+    vectors: np.ndarray,
+    inputs: Sequence[bytes | str],
+    sigmas: Sequence[float],
+    key: bytes,
+    repeats: int = AVERAGING_REPEATS,
 ) -> list[dict[str, Any]]:
     """What repeating a query buys against each noise: fresh per call, keyed with the same
     input, keyed with altered inputs that embed the same (the documented limit)."""
     rng = np.random.default_rng(int.from_bytes(os.urandom(8), "big"))
     out = []
-    count = min(AVERAGING_INPUTS, len(probe.labels))
+    count = min(AVERAGING_INPUTS, len(inputs))
     for sigma in sigmas:
         for mode in AVERAGING_MODES:
             results = []
             for j in range(count):
-                vector, payload = probe.vectors[j], probe.inputs[j]
+                vector, payload = vectors[j], inputs[j]
                 answers = [
                     _defended_answer(mode, vector, payload, i, sigma, key, rng)
                     for i in range(repeats)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from appliance.policy.risk_limits import RiskLimit
+from appliance.policy.model import RiskLimit
 
 REID = "reidentification_top1_over_chance"
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from appliance.policy.risk_limits import RiskLimit
+from appliance.policy.model import RiskLimit
 
 VERDICTS_FILE = "risk-verdicts.json"
 BLOCKED_CODE = "risk_audit_failed"
