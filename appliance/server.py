@@ -54,6 +54,7 @@ def api_services(
                 items=app.items,
                 pseudonymize=app.pseudonymize,
                 audit=app.audit,
+                risk_gate=_risk_gate(app.settings.data_dir, screening.policy.policy.risk_limits),
             ),
             "embeddings": EmbeddingService(screening=screening, audit=app.audit),
             "search": SearchService(screening=screening, items=app.items, audit=app.audit),
@@ -168,6 +169,13 @@ def _audit_drift(app: Appliance, space_version: str) -> Callable[[str, bool, dic
         )
 
     return record
+
+
+def _risk_gate(data_dir: Path, limits: Any) -> Any:
+    """Ingestion refuses what a failed risk audit blocks (``appliance/services/risk_gate``)."""
+    from appliance.services.risk_gate import RiskGate, VerdictStore
+
+    return RiskGate(limits, VerdictStore.in_data_dir(data_dir))
 
 
 def notify(message: str) -> None:

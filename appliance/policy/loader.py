@@ -24,6 +24,8 @@ from appliance.domain.findings import FindingKind
 from appliance.errors import ConfigError
 from appliance.policy.lines import LineIndex, PolicyFile
 from appliance.policy.model import Category, PolicySet, Regime, Rule, Source
+from appliance.policy.risk_limits import SECTION as RISK_SECTION
+from appliance.policy.risk_limits import parse_risk_limits
 from appliance.policy.rules import RuleParser
 
 SYSTEM_POLICIES_DIR = Path("/etc/appliance/policies")
@@ -126,6 +128,8 @@ def load_policy_set(directory: Path | None = None) -> PolicySet:
             rules.extend(parsed)
         problems.extend(file.problems)
     _check_unique(problems, parser.seen, "rule")
+    known_ids = ([c.id for c in categories], [c.id for c in in_force])
+    risk_limits = parse_risk_limits(site, known_ids, rules, problems)
     if problems:
         raise PolicyError(problems)
     return PolicySet(
@@ -136,6 +140,7 @@ def load_policy_set(directory: Path | None = None) -> PolicySet:
         enabled=tuple(sorted(active)),
         categories=tuple(in_force),
         rules=tuple(rules),
+        risk_limits=risk_limits,
     )
 
 
@@ -150,7 +155,7 @@ def _file_regime(file: PolicyFile) -> str | None:
 
 def _header(file: PolicyFile, *, is_site: bool) -> tuple[Regime | None, list[str] | None]:
     name = "site" if is_site else "regime"
-    allowed = {name, "categories", "rules"}
+    allowed = {name, "categories", "rules", *([RISK_SECTION] if is_site else [])}
     for key in file.data:
         if key not in allowed:
             file.problem(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -122,6 +122,38 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class RiskLimit:
+    """The maximum acceptable risk of one category group, and the defence it requires."""
+
+    id: str
+    title: str
+    citation: str
+    categories: tuple[str, ...]
+    modality: str
+    metric: str
+    maximum: float
+    defence: tuple[str, Mapping[str, Any]] | None
+    min_utility_kept: float | None
+    block: str
+    source: Source
+    notes: str = ""
+    attacker: str = "any"
+    extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    def covers(self, modality: str, categories: Sequence[str]) -> bool:
+        """True when an item of ``modality`` hitting ``categories`` falls under this limit."""
+        return modality == self.modality and any(c in self.categories for c in categories)
+
+    def defence_label(self) -> str:
+        """``gaussian_noise(sigma=0.1)`` or ``none``."""
+        if self.defence is None:
+            return "none"
+        name, params = self.defence
+        inner = ", ".join(f"{k}={v}" for k, v in sorted(params.items()))
+        return f"{name}({inner})"
+
+
+@dataclass(frozen=True)
 class PolicySet:
     """Every regime, category and rule in force, plus the hash of the files they came from."""
 
@@ -132,6 +164,8 @@ class PolicySet:
     enabled: tuple[str, ...]
     categories: tuple[Category, ...]
     rules: tuple[Rule, ...]
+    risk_limits: tuple[RiskLimit, ...] = ()
+    """The site's ``[[risk_limits]]`` (see ``appliance.policy.risk_limits``)."""
 
     def category(self, category_id: str) -> Category:
         """A category by id (``KeyError`` if unknown)."""

@@ -6,6 +6,8 @@ Threat model of the rows (see docs/risk-audit.md):
 * ``cross_top1``: the attacker embeds his own samples with the public model (clean vectors)
   and links the stored, defended vectors to them; only where the dimension is kept.
 * ``recall@10``: utility, the defended vectors' top-10 neighbours against the clean ones'.
+* ``utility`` / ``utility_kept`` (with ``UtilityPairs``): the alignment audit's cross-modal
+  recall@10 with the defence on the stored side, and its share of the undefended value.
 """
 
 from __future__ import annotations
@@ -20,13 +22,13 @@ import numpy as np
 from appliance.errors import InvalidInputError
 from appliance.risk import attacks
 from appliance.risk import defences as d
+from appliance.risk.averaging import averaging
+from appliance.risk.utility import RECALL, UtilityPairs, kept, measure
 
-NOISE_SIGMAS = (0.01, 0.03, 0.1, 0.3)
+NOISE_SIGMAS = (0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0)
 PCA_DIMENSIONS = (64, 16, 4)
 IDENTITY_DIRECTIONS = (1, 2, 4, 8)
 KNOWN_PAIRS = (2, 8, 32)
-AVERAGING_REPEATS = 32
-AVERAGING_INPUTS = 8
 
 
 @dataclass
@@ -105,98 +107,88 @@ def _halves(labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     return np.array(fit, dtype=int), np.array(evaluate, dtype=int)
 
 
-AVERAGING_MODES = ("fresh", "keyed_same_input", "keyed_altered_inputs")
-
-
-def _defended_answer(
-    mode: str,
-    vector: np.ndarray,
-    payload: bytes | str,
-    attempt: int,
-    sigma: float,
-    key: bytes,
-    rng: np.random.Generator,
-) -> np.ndarray:
-    """The answer to the attacker's ``attempt``-th query of one input under ``mode``."""
-    if mode == "fresh":
-        return d.fresh_noise(vector[None, :], sigma, rng)[0]
-    if mode == "keyed_same_input":
-        return d.keyed_noise(vector[None, :], [payload], sigma, key)[0]
-    return d.keyed_noise(vector[None, :], [_variant(payload, attempt)], sigma, key)[0]
-
-
-def averaging(
-    probe: ProbeSet, sigmas: Sequence[float], key: bytes, repeats: int = AVERAGING_REPEATS
-) -> list[dict[str, Any]]:
-    """What repeating a query buys against each noise: fresh per call, keyed with the same
-    input, keyed with altered inputs that embed the same (the documented limit)."""
-    rng = np.random.default_rng(int.from_bytes(os.urandom(8), "big"))
-    out = []
-    count = min(AVERAGING_INPUTS, len(probe.labels))
-    for sigma in sigmas:
-        for mode in AVERAGING_MODES:
-            results = []
-            for j in range(count):
-                vector, payload = probe.vectors[j], probe.inputs[j]
-                answers = [
-                    _defended_answer(mode, vector, payload, i, sigma, key, rng)
-                    for i in range(repeats)
-                ]
-                results.append(attacks.averaging_attack(vector, answers.__getitem__, repeats))
-            out.append(
-                {
-                    "sigma": sigma,
-                    "mode": mode,
-                    "repeats": repeats,
-                    "single_distance": float(np.mean([r["single_distance"] for r in results])),
-                    "averaged_distance": float(np.mean([r["averaged_distance"] for r in results])),
-                }
-            )
-    return out
-
-
-def _variant(payload: bytes | str, i: int) -> bytes | str:
-    return f"{payload} #{i}" if isinstance(payload, str) else bytes(payload) + b"\0" * i
-
-
 def run_audit(
-    probe: ProbeSet, key: bytes | None = None, progress: Progress | None = None
+    probe: ProbeSet,
+    key: bytes | None = None,
+    progress: Progress | None = None,
+    *,
+    utility: UtilityPairs | None = None,
+    noise_sigmas: Sequence[float] = NOISE_SIGMAS,
 ) -> dict[str, Any]:
-    """The whole audit of one probe set: the sweep table and the averaging section."""
+    """The whole audit of one probe set: the sweep table (with the cross-modal utility of
+    ``utility`` per level when given) and the averaging section. BLAS runs one thread: the
+    probes are small, and on a shared CPU more threads only contend (4x slower here)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        return _run_audit(probe, key, progress, utility, noise_sigmas)
+
+
+def _run_audit(
+    probe: ProbeSet,
+    key: bytes | None,
+    progress: Progress | None,
+    utility: UtilityPairs | None,
+    noise_sigmas: Sequence[float],
+) -> dict[str, Any]:
     _require_auditable(probe.labels)
     key = key or os.urandom(32)
     step = progress or (lambda _name: None)
     clean = attacks.unit(probe.vectors)
     dimension = clean.shape[1]
+    sigmas = sorted({float(s) for s in noise_sigmas})
     rows: list[dict[str, Any]] = []
+    utility_base = measure(utility) if utility is not None else None
+
+    def add(row: dict[str, Any], stored: Any = None, query: Any = None) -> None:
+        """Append ``row``, priced in cross-modal utility with ``stored``/``query`` applied."""
+        if utility is not None and utility_base is not None:
+            figures = measure(utility, stored, query)
+            row["utility"] = {k: v[RECALL] for k, v in figures.items()}
+            row["utility_mrr"] = {k: v["mrr"] for k, v in figures.items()}
+            row["utility_kept"] = kept(figures, utility_base, utility.direction)
+        rows.append(row)
+
     step("no defence")
-    rows.append(_row("none", "-", clean, clean, probe, cross=clean))
-    for sigma in NOISE_SIGMAS:
+    add(_row("none", "-", clean, clean, probe, cross=clean))
+    for sigma in sigmas:
         step(f"keyed noise sigma={sigma}")
         noisy = d.keyed_noise(clean, probe.inputs, sigma, key)
-        rows.append(_row("keyed_noise", f"sigma={sigma}", clean, noisy, probe, cross=noisy))
+        add(
+            _row("keyed_noise", f"sigma={sigma}", clean, noisy, probe, cross=noisy),
+            lambda x, inputs, s=sigma: d.keyed_noise(x, inputs, s, key),
+        )
+    basis_source = clean if utility is None else np.vstack([clean, attacks.unit(utility.items)])
     for dims in PCA_DIMENSIONS:
         if dims >= min(dimension, len(clean)):
             continue
         step(f"PCA to {dims}")
-        rows.append(_row("pca", f"dims={dims}", clean, d.pca_reduce(clean, dims), probe))
+        project = lambda x, n=dims: d.pca_reduce(x, n, fit_on=basis_source)  # noqa: E731
+        add(
+            _row("pca", f"dims={dims}", clean, project(clean), probe),
+            lambda x, _inputs, f=project: f(x),
+            project,
+        )
     step("int8")
     int8 = d.int8_quantise(clean)
-    rows.append(_row("int8", "-", clean, int8, probe, cross=int8))
+    add(_row("int8", "-", clean, int8, probe, cross=int8), lambda x, _i: d.int8_quantise(x))
     step("binary")
     binary = d.binary_quantise(clean)
-    rows.append(_row("binary", "-", clean, binary, probe, cross=binary))
+    add(
+        _row("binary", "-", clean, binary, probe, cross=binary),
+        lambda x, _i: d.binary_quantise(x),
+    )
     step("keyed rotation")
     rotation = d.keyed_rotation(dimension, key)
     rotated = clean @ rotation
-    rows.append(_row("rotation", "key unknown", clean, rotated, probe, cross=rotated))
+    turn = (lambda x, _i: x @ rotation), (lambda x: x @ rotation)
+    add(_row("rotation", "key unknown", clean, rotated, probe, cross=rotated), *turn)
     for known in KNOWN_PAIRS:
         if known >= len(clean):
             continue
         learned = d.learn_rotation(clean[:known], rotated[:known])
         undone = rotated @ learned.T
-        row = _row("rotation", f"attacker knows {known} pairs", clean, rotated, probe, undone)
-        rows.append(row)
+        add(_row("rotation", f"attacker knows {known} pairs", clean, rotated, probe, undone), *turn)
     fit, evaluate = _halves(probe.labels)
     if len(fit) and len(evaluate):
         held_out = _subset(probe, evaluate)
@@ -206,17 +198,26 @@ def run_audit(
             directions = d.identity_directions(clean[fit], [probe.labels[i] for i in fit], count)
             removed = d.remove_directions(held_clean, directions)
             level = f"directions={count}"
-            rows.append(
-                _row("identity_removal", level, held_clean, removed, held_out, removed, "held-out")
+            add(
+                _row("identity_removal", level, held_clean, removed, held_out, removed, "held-out"),
+                lambda x, _i, v=directions: d.remove_directions(x, v),
             )
     step("averaging attack")
-    return {
+    result: dict[str, Any] = {
         "samples": len(probe.labels),
         "identities": len(set(probe.labels)),
         "dimension": dimension,
         "rows": rows,
-        "averaging": averaging(probe, NOISE_SIGMAS, key),
+        "averaging": averaging(probe.vectors, probe.inputs, sigmas, key),
     }
+    if utility is not None:
+        result["utility"] = {
+            "modality": utility.modality,
+            "direction": utility.direction,
+            "pairs": len(utility.keys),
+            "baseline": utility_base,
+        }
+    return result
 
 
 def _require_auditable(labels: Sequence[str]) -> None:

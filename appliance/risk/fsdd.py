@@ -4,6 +4,11 @@
 recordings of every digit by every speaker (6 speakers), their ``logmel`` features (the
 alignment trainer's pretrained-model-free audio features), and runs the full sweep with the
 speaker as identity and the accent from the dataset's ``metadata.py`` as the attribute.
+
+``write_manifests`` (``appliance risk manifests --fsdd DIR``) writes the same recordings as
+files the CLI reads, so the audit runs on the towers the appliance serves: the probe set
+(speaker identity, accent and gender), the utility pairs (captions "the spoken digit
+seven", the alignment audit's) and the training pairs of a tower (the other recordings).
 """
 
 from __future__ import annotations
@@ -18,14 +23,48 @@ from typing import Any
 from appliance.risk.audit import ProbeSet, run_audit
 
 
-def _accents(metadata_file: Path) -> dict[str, str]:
-    """Speaker -> accent, read from ``metadata.py`` as data (never executed)."""
+def _speakers(metadata_file: Path) -> dict[str, dict[str, str]]:
+    """Speaker -> gender, accent, language, read from ``metadata.py`` as data (never run)."""
     tree = ast.parse(metadata_file.read_text(encoding="utf-8"))
     for node in tree.body:
         if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "metadata":
             table = ast.literal_eval(node.value)
-            return {speaker: str(info.get("accent", "")) for speaker, info in table.items()}
+            return {s: {k: str(v) for k, v in info.items()} for s, info in table.items()}
     return {}
+
+
+DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+
+def spoken_caption(digit: int) -> str:
+    """The caption FSDD towers are trained and audited on (``bench align``'s)."""
+    return f"the spoken digit {DIGIT_WORDS[digit]}"
+
+
+def write_manifests(root: Path, out_dir: Path, takes: int = 5) -> dict[str, Path]:
+    """``fsdd-probe.jsonl`` (recordings ``0..takes-1``: speaker identity, accent, gender),
+    ``fsdd-utility.jsonl`` (the same recordings as caption pairs) and ``fsdd-train.jsonl``
+    (the other recordings as caption pairs, for ``align train``); files by absolute path."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    speakers = _speakers(root / "metadata.py")
+    probe, utility, train = [], [], []
+    for path in sorted((root / "recordings").glob("*.wav")):
+        digit, speaker, take = path.stem.split("_")
+        file = str(path.resolve())
+        pair = {"text": spoken_caption(int(digit)), "file": file, "label": digit}
+        if int(take) < takes:
+            info = speakers.get(speaker, {})
+            attributes = {k: info[k] for k in ("accent", "gender") if k in info}
+            probe.append({"identity": speaker, "file": file, "attributes": attributes})
+            utility.append(pair)
+        else:
+            train.append(pair)
+    written = {}
+    for name, rows in (("probe", probe), ("utility", utility), ("train", train)):
+        target = out_dir / f"fsdd-{name}.jsonl"
+        target.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        written[name] = target
+    return written
 
 
 def fsdd_probe(root: Path, takes: int) -> ProbeSet:
@@ -37,7 +76,7 @@ def fsdd_probe(root: Path, takes: int) -> ProbeSet:
     )
     payloads = [p.read_bytes() for p in files]
     speakers = [p.stem.split("_")[1] for p in files]
-    accents = _accents(root / "metadata.py")
+    accents = {s: i.get("accent", "") for s, i in _speakers(root / "metadata.py").items()}
     features = logmel(payloads)
     features = features - features.mean(axis=0)  # log energies are all positive
     attributes: dict[str, list[str | None]] = {"accent": [accents.get(s) for s in speakers]}

@@ -20,6 +20,7 @@ from appliance.domain.types import Actor, Modality
 from appliance.errors import ApplianceError, InvalidInputError
 from appliance.policy.decisions import RequestContext
 from appliance.services.items import ItemService, NewItem
+from appliance.services.risk_gate import RiskCheck
 from appliance.services.screening import Screened, Screening
 
 __all__ = [
@@ -83,11 +84,14 @@ class IngestService:
         items: ItemService,
         pseudonymize: Pseudonymizer,
         audit: AuditTrail,
+        risk_gate: RiskCheck | None = None,
     ) -> None:
+        """``risk_gate``: refuses items whose category a failed risk audit blocks."""
         self._screening = screening
         self._items = items
         self._pseudonymize = pseudonymize
         self._audit = audit
+        self._risk_gate = risk_gate
 
     def ingest(
         self, collection: str, batch: Sequence[IngestItem], *, actor: Actor, encoders: Encoders
@@ -114,12 +118,22 @@ class IngestService:
             outcome = ItemOutcome(item.item_id, "pending", decision.to_dict(), None)
             outcome.notes.update(screened.admission.notes)
             outcomes.append(outcome)
-            if not screened.admission.allowed:
+            blocked = (
+                self._risk_gate.check(item.modality.value, decision.categories)
+                if self._risk_gate is not None and screened.admission.allowed
+                else None
+            )
+            if not screened.admission.allowed or blocked is not None:
                 outcome.status = "denied"
-                outcome.error = {
-                    "code": "policy_denied",
-                    "message": "; ".join(screened.admission.reasons)[:500],
-                }
+                outcome.error = (
+                    blocked.error()
+                    if blocked
+                    else {
+                        "code": "policy_denied",
+                        "message": "; ".join(screened.admission.reasons)[:500],
+                    }
+                )
+                risk = {"risk_limit": blocked.limit} if blocked else {}
                 self._audit.append(
                     actor=actor,
                     action="items.denied",
@@ -127,7 +141,7 @@ class IngestService:
                     collection=collection,
                     subject=self._pseudonymize(item.subject_id),
                     decision=decision.audit_record(),
-                    details={"modality": item.modality.value},
+                    details={"modality": item.modality.value, **risk},
                 )
                 continue
             admitted.append((index, item, screened))

@@ -72,7 +72,7 @@ def test_averaging_beats_fresh_noise_but_not_keyed_noise() -> None:
     noise over altered inputs is averaged away (the documented limit)."""
     vectors, labels = _clustered(per=2)
     probe = ProbeSet(vectors, labels, [f"input {i}" for i in range(len(labels))])
-    figures = {row["mode"]: row for row in averaging(probe, [0.1], b"k" * 32)}
+    figures = {row["mode"]: row for row in averaging(probe.vectors, probe.inputs, [0.1], b"k" * 32)}
     fresh, keyed = figures["fresh"], figures["keyed_same_input"]
     assert fresh["averaged_distance"] < fresh["single_distance"] / 5
     assert np.isclose(keyed["averaged_distance"], keyed["single_distance"], rtol=1e-6)

@@ -1,0 +1,157 @@
+"""Judge an audit against the site's ``[[risk_limits]]``: pass or fail per limit, with the
+defence the limit requires applied, and which measured defence level would meet both the
+risk limit and the utility goal.
+
+Re-identification is judged, divided by chance, on the stronger of the two linkage attackers
+of the sweep (``top1``: linking stored vectors among themselves; ``cross_top1``: linking
+stored vectors to clean ones the attacker computes with the model) when the limit's
+``attacker`` is ``any``, on ``top1`` alone when it is ``stored``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from appliance.policy.model import RiskLimit
+
+REID = "reidentification_top1_over_chance"
+
+
+def required_sigmas(limits: Sequence[RiskLimit], modality: str) -> list[float]:
+    """The keyed-noise levels the modality's limits require (added to the sweep)."""
+    return [
+        float(limit.defence[1]["sigma"])
+        for limit in limits
+        if limit.modality == modality
+        and limit.defence is not None
+        and limit.defence[0] == "gaussian_noise"
+        and "sigma" in limit.defence[1]
+    ]
+
+
+def _level(defence: tuple[str, Mapping[str, Any]] | None) -> tuple[str, str] | None:
+    """The sweep row (defence, level) a policy defence corresponds to."""
+    if defence is None:
+        return "none", "-"
+    name, params = defence
+    if name == "gaussian_noise" and "sigma" in params:
+        return "keyed_noise", f"sigma={float(params['sigma'])}"
+    return None
+
+
+def reidentification(row: Mapping[str, Any], attacker: str = "any") -> float:
+    """Top-1 over chance of the stronger linkage attacker (``any``) or of the attacker who
+    holds only stored vectors (``stored``)."""
+    top1 = row["top1"] if attacker == "stored" else max(row["top1"], row.get("cross_top1") or 0)
+    return float(top1 / row["chance_top1"])
+
+
+def _find(result: Mapping[str, Any], wanted: tuple[str, str]) -> dict[str, Any] | None:
+    for row in result["rows"]:
+        if (row["defence"], row["level"]) == wanted:
+            return dict(row)
+    return None
+
+
+def judge(
+    result: Mapping[str, Any],
+    limits: Sequence[RiskLimit],
+    modality: str,
+    figures: Mapping[str, float] | None = None,
+) -> list[dict[str, Any]]:
+    """One verdict per limit of ``modality``: ``passed`` True/False, or None when the audit
+    did not measure the limit's metric (``figures`` supplies metrics measured elsewhere,
+    e.g. ``canary_recovery`` from the inversion attack)."""
+    verdicts = []
+    for limit in limits:
+        if limit.modality != modality:
+            continue
+        verdict: dict[str, Any] = {
+            "limit": limit.id,
+            "title": limit.title,
+            "categories": list(limit.categories),
+            "modality": modality,
+            "metric": limit.metric,
+            "max": limit.maximum,
+            "defence": limit.defence_label(),
+            "value": None,
+            "baseline": None,
+            "passed": None,
+            "utility_kept": None,
+            "min_utility_kept": limit.min_utility_kept,
+            "utility_passed": None,
+            "block": limit.block,
+            "attacker": limit.attacker,
+        }
+        if limit.metric == REID:
+            wanted = _level(limit.defence)
+            row = _find(result, wanted) if wanted else None
+            if row is not None:
+                verdict["value"] = round(reidentification(row, limit.attacker), 4)
+                verdict["baseline"] = round(reidentification(result["rows"][0], limit.attacker), 4)
+                verdict["passed"] = verdict["value"] <= limit.maximum
+                if "utility_kept" in row:
+                    verdict["utility_kept"] = round(row["utility_kept"], 4)
+                    if limit.min_utility_kept is not None:
+                        verdict["utility_passed"] = row["utility_kept"] >= limit.min_utility_kept
+        elif figures is not None and limit.metric in figures:
+            verdict["value"] = round(float(figures[limit.metric]), 4)
+            verdict["passed"] = verdict["value"] <= limit.maximum
+        verdicts.append(verdict)
+    return verdicts
+
+
+def choices(result: Mapping[str, Any], limit: RiskLimit) -> list[dict[str, Any]]:
+    """Every servable defence level (keyed noise) with its risk and utility and whether it
+    meets both the limit and the utility goal, in the sweep's order."""
+    out = []
+    for row in result["rows"]:
+        if row["defence"] not in ("none", "keyed_noise"):
+            continue
+        value = reidentification(row, limit.attacker)
+        kept = row.get("utility_kept")
+        utility_ok = (
+            None
+            if kept is None or limit.min_utility_kept is None
+            else (kept >= limit.min_utility_kept)
+        )
+        out.append(
+            {
+                "defence": row["defence"],
+                "level": row["level"],
+                "risk": round(value, 4),
+                "risk_ok": value <= limit.maximum,
+                "utility_kept": None if kept is None else round(kept, 4),
+                "utility_mrr": _mrr(result, row),
+                "utility_ok": utility_ok,
+                "meets_both": value <= limit.maximum and utility_ok is not False,
+            }
+        )
+    return out
+
+
+def _mrr(result: Mapping[str, Any], row: Mapping[str, Any]) -> float | None:
+    direction = (result.get("utility") or {}).get("direction")
+    value = (row.get("utility_mrr") or {}).get(direction)
+    return None if value is None else round(float(value), 4)
+
+
+def audit_details(verdict: Mapping[str, Any]) -> dict[str, Any]:
+    """Flat figures of one verdict for the audit trail."""
+    return {
+        "limit": verdict["limit"],
+        "modality": verdict["modality"],
+        "metric": verdict["metric"],
+        "value": verdict["value"],
+        "max": verdict["max"],
+        "defence": verdict["defence"],
+        "utility_kept": verdict["utility_kept"],
+        "utility_passed": verdict["utility_passed"],
+    }
+
+
+def outcome(verdict: Mapping[str, Any]) -> str:
+    """``pass``, ``fail`` or ``not_measured``."""
+    passed = verdict["passed"]
+    return "not_measured" if passed is None else "pass" if passed else "fail"
