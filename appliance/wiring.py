@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from appliance.audit import AuditTrail
+from appliance.audit.storage import StoreTrail, store_trail
 from appliance.clock import Clock, SystemClock
 from appliance.crypto.kek import KekLocation, create_kek, load_kek, locate_kek
 from appliance.crypto.keyring import SYSTEM_OWNER, KeyKind, KeyRing
@@ -120,6 +122,7 @@ def init_appliance(
             clock=clock,
             checkpoint_every=settings.audit.checkpoint_every,
             witness=audit_witness(settings),
+            store=store_trail(database.engine),
         )
         try:
             genesis = trail.head is None
@@ -171,6 +174,7 @@ def open_appliance(
             clock=clock,
             checkpoint_every=settings.audit.checkpoint_every,
             witness=audit_witness(settings),
+            store=store_trail(database.engine),
         )
     except BaseException:
         os.close(lock_fd)
@@ -221,6 +225,19 @@ def audit_public_key(settings: Settings, environ: Mapping[str, str] | None = Non
     try:
         require_current(database)
         return _signing_key(database, keyring).public_key().public_bytes_raw()
+    finally:
+        database.dispose()
+
+
+@contextmanager
+def audit_trail_store(settings: Settings) -> Iterator[StoreTrail | None]:
+    """Where a shared store (PostgreSQL) keeps the audit trail; None: the audit directory."""
+    if settings.database_url.startswith("sqlite"):
+        yield None
+        return
+    database = _database(settings)
+    try:
+        yield store_trail(database.engine)
     finally:
         database.dispose()
 

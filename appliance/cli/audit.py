@@ -27,15 +27,17 @@ def audit() -> None:
 def verify(ctx: CliContext, witness: Path | None) -> None:
     """Exit 0 if the trail is intact; exit 1 naming the first bad entry."""
     from appliance.audit import verify_trail
-    from appliance.wiring import audit_witness
+    from appliance.wiring import audit_trail_store, audit_witness
 
     settings = ctx.settings
-    report = verify_trail(
-        settings.data_dir / "audit",
-        audit_public_key(settings),
-        checkpoint_every=settings.audit.checkpoint_every,
-        witness=witness or audit_witness(settings),
-    )
+    with audit_trail_store(settings) as store:
+        report = verify_trail(
+            settings.data_dir / "audit",
+            audit_public_key(settings),
+            checkpoint_every=settings.audit.checkpoint_every,
+            witness=witness or audit_witness(settings),
+            store=store,
+        )
     if report.ok:
         witnessed = (
             " (no witness: a trail cut together with its checkpoints goes unseen; "
