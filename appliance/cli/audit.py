@@ -67,11 +67,13 @@ def verify(ctx: CliContext, witness: Path | None) -> None:
 def export(ctx: CliContext, output: Path | None) -> None:
     """Write the audit entries as JSON lines."""
     from appliance.audit import export_jsonl
+    from appliance.wiring import audit_trail_store
 
     directory = ctx.settings.data_dir / "audit"
-    if output is None:
-        export_jsonl(directory, sys.stdout)
-        return
-    with output.open("w", encoding="utf-8") as handle:
-        export_jsonl(directory, handle)
+    with audit_trail_store(ctx.settings) as store:
+        if output is None:
+            export_jsonl(directory, sys.stdout, store)
+            return
+        with output.open("w", encoding="utf-8") as handle:
+            export_jsonl(directory, handle, store)
     click.echo(f"exported to {output}", err=True)

@@ -12,6 +12,7 @@ from node A acknowledging a write (or an erasure) to node B's next search answer
     python tests/scaling/measure.py memory
     python tests/scaling/measure.py rebuild 100000
     python tests/scaling/measure.py visibility postgresql+psycopg://... 50
+    python tests/scaling/measure.py visibility throwaway 50   # starts its own cluster
 """
 
 from __future__ import annotations
@@ -144,6 +145,13 @@ if __name__ == "__main__":
         result = memory()
     elif command == "rebuild":
         result = rebuild(int(sys.argv[2]))
+    elif sys.argv[2] == "throwaway":  # a cluster of its own, as the tests start one
+        from tests.scaling.pg_cluster import find_bin_dir, throwaway_cluster
+
+        bin_dir = find_bin_dir()
+        assert bin_dir is not None, "PostgreSQL binaries not found"
+        with throwaway_cluster(bin_dir) as cluster:
+            result = visibility(cluster.create_database(), int(sys.argv[3]))
     else:
         result = visibility(sys.argv[2], int(sys.argv[3]))
     print(json.dumps(result, indent=2))

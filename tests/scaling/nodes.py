@@ -100,20 +100,3 @@ class NodeProcess:
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait()
-
-
-def run_cli(settings: Settings, *argv: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    """`appliance ARGV` for a node, in its own process."""
-    env = child_env()
-    env["APPLIANCE_DATABASE__URL"] = settings.database_url
-    env["APPLIANCE_KEYS__KEK_FILE"] = str(settings.keys.kek_file)
-    return subprocess.run(
-        [sys.executable, "-m", "appliance", "--data-dir", str(settings.data_dir), *argv],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        timeout=180,
-        check=False,
-    )

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -21,33 +23,64 @@ from appliance.services.indexes import index_owner
 from appliance.settings import Settings
 from appliance.store.database import Database, create_store_engine
 from appliance.store.schema import audit_lines
-from tests.scaling.nodes import NodeProcess, init_nodes, run_cli
+from tests.conftest import run_appliance
+from tests.scaling.nodes import NodeProcess, init_nodes
+from tests.scaling.pg_cluster import PgCluster
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def nodes(pg_url: str, tmp_path: Path) -> list[Settings]:
-    """Two initialised node data dirs on one fresh PostgreSQL database."""
-    return init_nodes(tmp_path, pg_url)
+@dataclass
+class Pair:
+    """Two initialised nodes on one fresh PostgreSQL database, both running."""
+
+    settings: list[Settings]
+    nodes: list[NodeProcess]
 
 
-@pytest.fixture
-def running(nodes: list[Settings]) -> Iterator[list[NodeProcess]]:
-    """Both nodes running."""
+@contextmanager
+def _pair(cluster: PgCluster, root: Path) -> Iterator[Pair]:
+    settings = init_nodes(root, cluster.create_database())
     started: list[NodeProcess] = []
     try:
-        for settings in nodes:
-            started.append(NodeProcess(settings))
-        yield started
+        for node in settings:
+            started.append(NodeProcess(node))
+        yield Pair(settings, started)
     finally:
         for node in started:
             node.kill()
 
 
+@pytest.fixture(scope="module")
+def shared_pair(pg_cluster: PgCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
+    """One running pair for the tests that leave both nodes up (distinct items each)."""
+    with _pair(pg_cluster, tmp_path_factory.mktemp("pair")) as pair:
+        yield pair
+
+
+@pytest.fixture
+def own_pair(pg_cluster: PgCluster, tmp_path: Path) -> Iterator[Pair]:
+    """A running pair of its own (for a test that kills a node)."""
+    with _pair(pg_cluster, tmp_path) as pair:
+        yield pair
+
+
 def _top(node: NodeProcess, seed: int) -> list[str]:
     """Ids of the near-exact hits (score > 0.99) for the vector of ``seed``."""
     return [h["id"] for h in node.call(op="search", seed=seed, k=3) if h["score"] > 0.99]
+
+
+def _cli(
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    *argv: str,
+) -> tuple[int, str, str]:
+    """`appliance --data-dir NODE ARGV` in-process, the node's store and KEK from the
+    environment (as a systemd unit passes them)."""
+    monkeypatch.setenv("APPLIANCE_DATABASE__URL", settings.database_url)
+    monkeypatch.setenv("APPLIANCE_KEYS__KEK_FILE", str(settings.keys.kek_file))
+    return run_appliance(capsys, "--data-dir", str(settings.data_dir), *argv)
 
 
 def _snapshot_keys(settings: Settings, path: Path) -> list[int]:
@@ -65,10 +98,10 @@ def _snapshot_keys(settings: Settings, path: Path) -> list[int]:
     return sorted(int(k) for k in snapshot.keys().tolist())
 
 
-def test_a_write_on_node_a_is_found_by_node_b(running: list[NodeProcess]) -> None:
+def test_a_write_on_node_a_is_found_by_node_b(shared_pair: Pair) -> None:
     """B's live index, opened before A's write, finds it at B's next search; B's
     maintenance tick alone also adds A's next write to B's live index."""
-    a, b = running
+    a, b = shared_pair.nodes
     assert _top(b, 1) == []  # B's index is open (and empty) before A writes
     a.call(op="store", item_id="x1", subject="MRN-1", seed=1)
     assert _top(b, 1) == ["x1"]
@@ -80,12 +113,10 @@ def test_a_write_on_node_a_is_found_by_node_b(running: list[NodeProcess]) -> Non
     assert _top(b, 2) == ["x2"]
 
 
-def test_an_erasure_on_node_a_leaves_node_b_and_its_snapshots(
-    nodes: list[Settings], running: list[NodeProcess]
-) -> None:
+def test_an_erasure_on_node_a_leaves_node_b_and_its_snapshots(shared_pair: Pair) -> None:
     """An erasure on A: B's maintenance tick drops the rows from B's live index, B's next
     snapshot lacks them, and B's snapshot from before the erasure no longer opens."""
-    a, b = running
+    (a, b), nodes = shared_pair.nodes, shared_pair.settings
     a.call(op="store", item_id="gone", subject="MRN-A", seed=3)
     a.call(op="store", item_id="kept", subject="MRN-K", seed=4)
     assert _top(b, 3) == ["gone"]
@@ -107,17 +138,16 @@ def test_an_erasure_on_node_a_leaves_node_b_and_its_snapshots(
     assert _top(b, 3) == [] and _top(b, 4) == ["kept"]
 
 
+@pytest.mark.usefixtures("isolated_cli")
 def test_concurrent_audit_appends_from_two_nodes_make_one_chain(
-    nodes: list[Settings], running: list[NodeProcess]
+    shared_pair: Pair, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Two nodes append 150 entries each at the same time: every entry is kept, once, in
-    one linear chain that `appliance audit verify` accepts."""
-    a, b = running
-    for node in running:
-        node.send(op="audit_burst", count=150)
+    """Two nodes append 60 entries each at the same time: every entry is kept, once, in
+    one linear chain that `appliance audit verify` accepts and `audit export` writes out."""
+    (a, b), nodes = shared_pair.nodes, shared_pair.settings
+    for node in (a, b):
+        node.send(op="audit_burst", count=60)
     assert a.read() == {"ok": True} and b.read() == {"ok": True}
-    for node in running:
-        node.close()
     database = Database(create_store_engine(nodes[0].database_url))
     try:
         with database.read() as connection:
@@ -129,26 +159,31 @@ def test_concurrent_audit_appends_from_two_nodes_make_one_chain(
     entries = [json.loads(bytes(r.line)) for r in sorted(lines, key=lambda r: r.line_no)]
     assert [e["seq"] for e in entries] == list(range(len(entries)))
     burst = [e for e in entries if e["action"] == "test.burst"]
-    assert len(burst) == 300
-    done = run_cli(nodes[1], "audit", "verify")
-    assert done.returncode == 0, done.stderr
-    assert f"audit trail intact: {len(entries)} entries" in done.stdout
+    assert len(burst) == 120
+    assert sorted(e["details"]["n"] for e in burst) == sorted(list(range(60)) * 2)
+    code, out, err = _cli(nodes[1], monkeypatch, capsys, "audit", "verify")
+    assert code == 0, err
+    assert f"audit trail intact: {len(entries)} entries" in out
+    code, out, err = _cli(nodes[0], monkeypatch, capsys, "audit", "export")
+    assert code == 0, err
+    assert out.count("test.burst") == 120
 
 
+@pytest.mark.usefixtures("isolated_cli")
 def test_a_node_killed_mid_ingest_loses_nothing_it_acknowledged(
-    nodes: list[Settings], running: list[NodeProcess]
+    own_pair: Pair, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """SIGKILL node A while it ingests: every item A acknowledged is found on B, the audit
     chain verifies, B can still write, and A reopens and finds them too."""
-    a, b = running
+    (a, b), nodes = own_pair.nodes, own_pair.settings
     a.send(op="ingest_stream", count=500, first_seed=1000)
-    acked = [a.read()["ack"] for _ in range(25)]
+    acked = [a.read()["ack"] for _ in range(10)]
     a.kill()
     for seed in acked:
         assert _top(b, seed) == [f"i{seed}"], seed
     b.call(op="store", item_id="after", subject="MRN-after", seed=5)  # no lock left behind
-    done = run_cli(nodes[1], "audit", "verify")
-    assert done.returncode == 0, done.stderr
+    code, _, err = _cli(nodes[1], monkeypatch, capsys, "audit", "verify")
+    assert code == 0, err
     restarted = NodeProcess(nodes[0])
     try:
         assert all(_top(restarted, seed) == [f"i{seed}"] for seed in acked)
