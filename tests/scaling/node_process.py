@@ -3,8 +3,6 @@ appliance, live indexes, key cache, its own index directory), on a shared Postgr
 Driven by JSON lines on stdin; each request is answered by one JSON line on stdout.
 
 Run as ``python tests/scaling/node_process.py DATA_DIR KEK_FILE DATABASE_URL``.
-``{"op": "ingest_stream", ...}`` stores items one at a time and prints ``{"ack": id}``
-after each store returned (committed, audited, indexed): what a client was acknowledged.
 """
 
 from __future__ import annotations
@@ -68,12 +66,6 @@ def handle(app: Appliance, request: dict[str, Any]) -> Any:
     if op == "audit_burst":
         for n in range(request["count"]):
             app.audit.append(actor=OPERATOR, action="test.burst", outcome="ok", details={"n": n})
-        return True
-    if op == "ingest_stream":
-        for n in range(request["count"]):
-            seed = request["first_seed"] + n
-            _store(app, f"i{seed}", f"MRN-{seed}", seed)
-            print(json.dumps({"ack": seed}), flush=True)
         return True
     raise ValueError(f"unknown op {op!r}")
 

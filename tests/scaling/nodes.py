@@ -22,14 +22,17 @@ def node_environ(kek_file: Path, url: str) -> dict[str, str]:
     return {"APPLIANCE_KEYS__KEK_FILE": str(kek_file), "APPLIANCE_DATABASE__URL": url}
 
 
-def init_nodes(root: Path, url: str, count: int = 2) -> list[Settings]:
-    """Initialise ``count`` node data dirs on one store; the first creates "notes"."""
+def init_nodes(root: Path, url: str, count: int = 2, *, collection: bool = True) -> list[Settings]:
+    """Initialise ``count`` node data dirs on one store; the first creates "notes" (with
+    ``collection``)."""
     kek = root / "kek"  # one KEK for the group (each node gets a copy in production)
     nodes = []
     for n in range(count):
         settings = load_settings(data_dir=root / f"node{n}", environ=node_environ(kek, url))
         init_appliance(settings, environ={})
         nodes.append(settings)
+    if not collection:
+        return nodes
     app = open_appliance(nodes[0], environ={})
     try:
         app.collections.create("notes", DIMENSION, Actor.operator())
