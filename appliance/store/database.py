@@ -120,6 +120,23 @@ def _postgres_engine(url: str) -> Engine:
         cursor.close()
         dbapi_connection.commit()
 
+    @event.listens_for(engine, "handle_error")
+    def _unreachable(context: Any) -> None:
+        # a server that is down or unreachable is a 503 the operator can act on, not a 500
+        original = context.original_exception
+        state = str(getattr(original, "sqlstate", None) or "")
+        # no SQLSTATE (connect failed), connection exceptions (08), server shutting down (57P)
+        unreachable = not state or state.startswith(("08", "57P"))
+        if context.is_disconnect or (type(original).__name__ == "OperationalError" and unreachable):
+            error = StorageUnavailableError(
+                "the database server cannot be reached "
+                f"({str(original).splitlines()[0][:120]}); nothing was stored",
+                remedy="check that PostgreSQL is running and reachable at database.url "
+                "(or that its standby has been promoted), then retry",
+            )
+            error.__cause__ = original
+            raise error
+
     return engine
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect, text
 
 from appliance.clock import FixedClock
 from appliance.domain.types import Pseudonym
-from appliance.errors import ConflictError
+from appliance.errors import ConflictError, StorageUnavailableError
 from appliance.store import changes, consents, keys, repository
 from appliance.store.database import Database, create_store_engine
 from appliance.store.migrations import MIGRATIONS, current_version, migrate, require_current
@@ -220,3 +221,17 @@ def test_postgres_keeps_the_instant_whatever_the_server_zone(pg_url: str) -> Non
         assert row.id == collection and row.created_at == NOW
     finally:
         database.dispose()
+
+
+def test_an_unreachable_postgres_is_storage_unavailable_with_a_remedy(tmp_path: Path) -> None:
+    """A database server that is down is a 503-class StorageUnavailableError naming the
+    setting, not an unexplained 500."""
+    url = f"postgresql+psycopg://postgres@/appliance?host={tmp_path}&port=1"
+    database = Database(create_store_engine(url))
+    try:
+        with pytest.raises(StorageUnavailableError) as refused, database.write():
+            pass
+    finally:
+        database.dispose()
+    assert "cannot be reached" in refused.value.message
+    assert "database.url" in refused.value.remedy
