@@ -34,6 +34,22 @@ log = get_logger(__name__)
 NODE_ID_FILE = "node-id"
 
 
+@dataclass(frozen=True)
+class OpenReport:
+    """How an index came to be live: from its snapshot (and how many items the store added
+    or removed since), or rebuilt from the store."""
+
+    from_snapshot: bool
+    snapshot_count: int
+    added: int
+    removed: int
+
+
+def index_owner(collection: str, space: str) -> str:
+    """The owner name of an index key."""
+    return f"{collection}@{space}"
+
+
 def node_id(directory: Path) -> str:
     """This node's id, created on first use in ``directory`` (the index directory)."""
     path = directory / NODE_ID_FILE

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +29,7 @@ from appliance.index import IndexSpec, VectorIndex, load_snapshot, save_snapshot
 from appliance.observability import get_logger
 from appliance.services import index_rows
 from appliance.services.changes import ChangeFeed
-from appliance.services.index_rows import apply_deadlines, node_id
+from appliance.services.index_rows import OpenReport, apply_deadlines, index_owner, node_id
 from appliance.settings import IndexSettings
 from appliance.store import changes, repository
 from appliance.store.database import Database
@@ -38,22 +37,7 @@ from appliance.store.repository import CollectionRow, ItemRow
 
 log = get_logger(__name__)
 IndexId = tuple[str, str]
-
-
-@dataclass(frozen=True)
-class OpenReport:
-    """How an index came to be live: from its snapshot (and how many items the store added
-    or removed since), or rebuilt from the store."""
-
-    from_snapshot: bool
-    snapshot_count: int
-    added: int
-    removed: int
-
-
-def index_owner(collection: str, space: str) -> str:
-    """The owner name of an index key."""
-    return f"{collection}@{space}"
+__all__ = ["IndexManager", "OpenReport", "index_owner"]
 
 
 class IndexManager:
@@ -81,6 +65,7 @@ class IndexManager:
         shared = not database.is_sqlite  # several nodes, each with its own index directory
         self._node = node_id(directory) if shared else None
         self._incoming: set[int] = set()  # rows this process is adding itself right now
+        self._dropped: set[int] = set()  # ... and erased before it got to add them
         self.changes = ChangeFeed(
             database=database,
             keyring=keyring,
@@ -143,6 +128,7 @@ class IndexManager:
         finally:
             with self._lock:
                 self._incoming.difference_update(row_ids)
+                self._dropped.difference_update(row_ids)
 
     def _add_locked(
         self,
@@ -156,8 +142,13 @@ class IndexManager:
         with self._lock:
             opening = ident not in self._live
             index = self._loaded(collection, space)
-            # Opening reconciled these very rows from the store; anything else is replaced.
-            chosen = [n for n, row_id in enumerate(row_ids) if not (opening and row_id in index)]
+            # Opening reconciled these very rows from the store; anything else is replaced,
+            # except rows erased since their commit (another process's erasure, applied above).
+            chosen = [
+                n
+                for n, row_id in enumerate(row_ids)
+                if row_id not in self._dropped and not (opening and row_id in index)
+            ]
             if chosen:
                 keys = [row_ids[n] for n in chosen]
                 index.add(np.asarray(keys, dtype=np.int64), vectors[chosen])
@@ -198,6 +189,7 @@ class IndexManager:
         """Remove items from every live index of a collection at once, and compact."""
         keys = np.asarray(sorted(set(row_ids)), dtype=np.int64)
         with self._lock:
+            self._dropped.update(k for k in keys.tolist() if k in self._incoming)
             for (name, space), index in self._live.items():
                 if name == collection and len(keys) and index.remove(keys):
                     index.compact()
