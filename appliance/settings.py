@@ -52,7 +52,9 @@ def _check(check: typing.Callable[[Any], str | None]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class DatabaseSettings:
-    """Where the store lives. Empty ``url`` means SQLite under the data dir."""
+    """Where the store lives. Empty ``url`` means SQLite under the data dir;
+    ``postgresql+psycopg://USER@HOST/DB`` is one store shared by several nodes (the audit
+    trail then lives in it too: see docs/scaling.md). ``busy_timeout_ms``: SQLite only."""
 
     url: str = ""
     busy_timeout_ms: int = field(default=10_000, metadata=_check(_positive))

@@ -10,13 +10,15 @@ import fcntl
 import hashlib
 import hmac
 import os
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from appliance.audit import AuditTrail
+from appliance.audit.storage import StoreTrail, store_trail
 from appliance.clock import Clock, SystemClock
 from appliance.crypto.kek import KekLocation, create_kek, load_kek, locate_kek
 from appliance.crypto.keyring import SYSTEM_OWNER, KeyKind, KeyRing
@@ -147,6 +149,7 @@ def init_appliance(
             clock=clock,
             checkpoint_every=settings.audit.checkpoint_every,
             witness=audit_witness(settings),
+            store=store_trail(database.engine),
         )
         try:
             genesis = trail.head is None
@@ -198,6 +201,7 @@ def open_appliance(
             clock=clock,
             checkpoint_every=settings.audit.checkpoint_every,
             witness=audit_witness(settings),
+            store=store_trail(database.engine),
         )
     except BaseException:
         os.close(lock_fd)
@@ -264,6 +268,19 @@ def record_audit_verification(settings: Settings, *, ok: bool, reason: str = "")
         AuditHealth(settings.data_dir, SystemClock()).record(ok, reason)
     except OSError as exc:
         log.error("audit.verification_unrecorded", error=exc.strerror or type(exc).__name__)
+
+
+@contextmanager
+def audit_trail_store(settings: Settings) -> Iterator[StoreTrail | None]:
+    """Where a shared store (PostgreSQL) keeps the audit trail; None: the audit directory."""
+    if settings.database_url.startswith("sqlite"):
+        yield None
+        return
+    database = _database(settings)
+    try:
+        yield store_trail(database.engine)
+    finally:
+        database.dispose()
 
 
 def audit_witness(settings: Settings) -> Path | None:

@@ -16,19 +16,25 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from appliance.audit.checkpoint import Checkpoint
 from appliance.audit.entry import canonical_json
 from appliance.audit.merkle import MerkleTree, verify_inclusion
-from appliance.audit.storage import iter_lines
+from appliance.audit.storage import StoreTrail, iter_lines
 from appliance.audit.trail import CHECKPOINT_FILE, TRAIL_FILE
 from appliance.errors import NotFoundError
 
 
-def export_jsonl(directory: Path, out: TextIO) -> int:
+def export_jsonl(directory: Path, out: TextIO, store: StoreTrail | None = None) -> int:
     """Write every complete entry of the trail to ``out``, one JSON line each; return the count.
+    ``store``: the trail a shared store (PostgreSQL) keeps instead of the directory's files.
 
     The lines are written exactly as stored (canonical JSON), so their hashes and Merkle
     leaves can be recomputed from the export. A torn last line is left out.
     """
     count = 0
-    for line, complete in iter_lines(_trail_dir(directory) / TRAIL_FILE):
+    lines = (
+        iter_lines(_trail_dir(directory) / TRAIL_FILE)
+        if store is None
+        else store.iter_lines(TRAIL_FILE)
+    )
+    for line, complete in lines:
         if not complete:
             break
         out.write(line.decode("utf-8"))

@@ -51,7 +51,14 @@ from appliance.audit.entry import (
     entry_hash,
 )
 from appliance.audit.merkle import MerkleTree
-from appliance.audit.storage import DIR_MODE, JsonlFile, TrailLock
+from appliance.audit.storage import (
+    DIR_MODE,
+    JsonlFile,
+    StoreLines,
+    StoreTrail,
+    StoreTrailLock,
+    TrailLock,
+)
 from appliance.audit.witness import WitnessFeed, publish_checkpoint
 from appliance.clock import Clock, isoformat
 from appliance.domain.types import Actor
@@ -77,7 +84,9 @@ class AuditTrail:
 
     ``signing_key`` signs the checkpoints; the composition root loads it (this class never
     reads key files). ``witness``: a file or directory outside the data directory that
-    receives a copy of every checkpoint (None: none). Thread-safe and multi-process safe.
+    receives a copy of every checkpoint (None: none). ``store``: keep the lines in a shared
+    store (PostgreSQL: every node appends to one chain) instead of the directory's files.
+    Thread-safe and multi-process safe.
     ``append`` blocks on ``fsync``: call it from a worker thread in async code.
     """
 
@@ -89,6 +98,7 @@ class AuditTrail:
         clock: Clock,
         checkpoint_every: int = 64,
         witness: Path | None = None,
+        store: StoreTrail | None = None,
     ) -> None:
         if checkpoint_every < 1:
             raise ValueError("checkpoint_every must be at least 1")
@@ -104,15 +114,23 @@ class AuditTrail:
         self._witness = None if witness is None else WitnessFeed(witness, self._key_id)
         self._closed = True
         self._failure: IntegrityError | None = None
-        self._files: list[JsonlFile | TrailLock] = []
+        self._files: list[JsonlFile | TrailLock | StoreLines | StoreTrailLock] = []
+        self._trail: JsonlFile | StoreLines
+        self._checkpoints: JsonlFile | StoreLines
         try:
             self._directory.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-            self._lock = TrailLock(self._directory / LOCK_FILE)
-            self._files.append(self._lock)
-            self._trail = JsonlFile(self._directory / TRAIL_FILE)
-            self._files.append(self._trail)
-            self._checkpoints = JsonlFile(self._directory / CHECKPOINT_FILE)
-            self._files.append(self._checkpoints)
+            if store is not None:  # a shared store: one chain for every node
+                self._lock: TrailLock | StoreTrailLock = store.open_lock()
+                self._trail = StoreLines(self._lock, TRAIL_FILE)
+                self._checkpoints = StoreLines(self._lock, CHECKPOINT_FILE)
+                self._files += [self._lock, self._trail, self._checkpoints]
+            else:
+                self._lock = TrailLock(self._directory / LOCK_FILE)
+                self._files.append(self._lock)
+                self._trail = JsonlFile(self._directory / TRAIL_FILE)
+                self._files.append(self._trail)
+                self._checkpoints = JsonlFile(self._directory / CHECKPOINT_FILE)
+                self._files.append(self._checkpoints)
         except OSError as exc:
             self._close_files()
             raise self._write_error("open", exc) from exc

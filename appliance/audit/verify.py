@@ -31,6 +31,7 @@ newest witnessed checkpoint can be cut together with the checkpoints that sign t
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,12 +47,13 @@ from appliance.audit.checkpoint import (
 )
 from appliance.audit.entry import ZERO_HASH, AuditEntry
 from appliance.audit.merkle import MerkleTree, verify_consistency
-from appliance.audit.storage import iter_lines
+from appliance.audit.storage import StoreTrail, iter_lines
 from appliance.audit.trail import CHECKPOINT_FILE, TRAIL_FILE
 from appliance.audit.witness import check_witness, read_witness, witness_file
 from appliance.errors import NotFoundError
 
 MAX_PROBLEMS = 100
+_Lines = Callable[[Path], Iterator[tuple[bytes, bool]]]
 TRAIL_KINDS = frozenset({"no_checkpoint", "unsigned_tail"})
 
 
@@ -136,7 +138,7 @@ def _seq_problem(
         scan.add(expected, "reordered", f"{where} holds entry {found}, expected {expected}")
 
 
-def _scan_entries(path: Path, wanted: set[int]) -> _Scan:
+def _scan_entries(path: Path, wanted: set[int], lines: _Lines = iter_lines) -> _Scan:
     """One pass over the trail: Merkle leaves, per-entry checks, chain links.
 
     ``wanted``: line indexes whose entry hash a checkpoint states as its head.
@@ -146,7 +148,7 @@ def _scan_entries(path: Path, wanted: set[int]) -> _Scan:
     anomalies: list[tuple[int, int, int, bool]] = []  # (line, expected, found, found seen)
     last_line_of: dict[int, int] = {}
     breaks: dict[int, tuple[int, int]] = {}  # line index -> (seq before, seq at)
-    for index, (line, complete) in enumerate(iter_lines(path)):
+    for index, (line, complete) in enumerate(lines(path)):
         if not complete:
             scan.add(expected, "torn_tail", "the last line is incomplete (crash during write?)")
             break
@@ -191,9 +193,11 @@ def _scan_entries(path: Path, wanted: set[int]) -> _Scan:
     return scan
 
 
-def _read_checkpoints(path: Path) -> list[tuple[int, Checkpoint | Problem]]:
+def _read_checkpoints(
+    path: Path, lines: _Lines = iter_lines
+) -> list[tuple[int, Checkpoint | Problem]]:
     out: list[tuple[int, Checkpoint | Problem]] = []
-    for number, (line, complete) in enumerate(iter_lines(path)):
+    for number, (line, complete) in enumerate(lines(path)):
         if not complete:
             out.append((number, Problem("torn_tail", "the last line is incomplete", None, number)))
             break
@@ -296,12 +300,14 @@ def verify_trail(
     *,
     checkpoint_every: int | None = None,
     witness: Path | None = None,
+    store: StoreTrail | None = None,
 ) -> VerificationReport:
     """Check an audit directory against the audit public key (object or raw 32 bytes).
 
     ``checkpoint_every``: the configured interval (the unsigned tail may be as long as the
     larger of it and the interval the newest checkpoint states). ``witness``: a witness file
-    or directory (or a journal export) to hold the trail to. Only reads; ``NotFoundError``
+    or directory (or a journal export) to hold the trail to. ``store``: the trail a shared
+    store (PostgreSQL) keeps instead of the directory's files. Only reads; ``NotFoundError``
     when the directory or the witness does not exist.
     """
     if isinstance(public_key, bytes):
@@ -317,9 +323,10 @@ def verify_trail(
             f"no audit witness at {witness_path}",
             remedy="pass the file or directory set as audit.witness_path, or a journal export",
         )
-    checkpoints = _read_checkpoints(directory / CHECKPOINT_FILE)
+    lines: _Lines = iter_lines if store is None else (lambda path: store.iter_lines(path.name))
+    checkpoints = _read_checkpoints(directory / CHECKPOINT_FILE, lines)
     wanted = {cp.tree_size - 1 for _, cp in checkpoints if isinstance(cp, Checkpoint)}
-    scan = _scan_entries(directory / TRAIL_FILE, wanted)
+    scan = _scan_entries(directory / TRAIL_FILE, wanted, lines)
     checked = _check_checkpoints(checkpoints, scan, public_key)
     keyed = checked.problems
     keyed += [(float(seq), problem) for seq, problem in scan.problems.items()]

@@ -28,15 +28,17 @@ def verify(ctx: CliContext, witness: Path | None) -> None:
     """Exit 0 if the trail is intact; exit 1 naming the first bad entry. The outcome is
     recorded in the data dir: a serving appliance is not ready while the last one failed."""
     from appliance.audit import verify_trail
-    from appliance.wiring import audit_witness, record_audit_verification
+    from appliance.wiring import audit_trail_store, audit_witness, record_audit_verification
 
     settings = ctx.settings
-    report = verify_trail(
-        settings.data_dir / "audit",
-        audit_public_key(settings),
-        checkpoint_every=settings.audit.checkpoint_every,
-        witness=witness or audit_witness(settings),
-    )
+    with audit_trail_store(settings) as store:
+        report = verify_trail(
+            settings.data_dir / "audit",
+            audit_public_key(settings),
+            checkpoint_every=settings.audit.checkpoint_every,
+            witness=witness or audit_witness(settings),
+            store=store,
+        )
     record_audit_verification(
         settings, ok=report.ok, reason="" if report.ok else str(report.problem or "")
     )
@@ -69,11 +71,13 @@ def verify(ctx: CliContext, witness: Path | None) -> None:
 def export(ctx: CliContext, output: Path | None) -> None:
     """Write the audit entries as JSON lines."""
     from appliance.audit import export_jsonl
+    from appliance.wiring import audit_trail_store
 
     directory = ctx.settings.data_dir / "audit"
-    if output is None:
-        export_jsonl(directory, sys.stdout)
-        return
-    with output.open("w", encoding="utf-8") as handle:
-        export_jsonl(directory, handle)
+    with audit_trail_store(ctx.settings) as store:
+        if output is None:
+            export_jsonl(directory, sys.stdout, store)
+            return
+        with output.open("w", encoding="utf-8") as handle:
+            export_jsonl(directory, handle, store)
     click.echo(f"exported to {output}", err=True)

@@ -111,10 +111,15 @@ def data_dir_format(database: Database) -> dict[str, int | str]:
 def status(ctx: CliContext, as_json: bool) -> None:
     """Summarise the appliance: data-dir format, keys, audit trail, collections."""
     from appliance.audit import verify_trail
+    from appliance.audit.storage import store_trail
 
     app = ctx.appliance()
     keys = app.keys.status()
-    trail = verify_trail(app.settings.data_dir / "audit", app.signing_public_key)
+    trail = verify_trail(
+        app.settings.data_dir / "audit",
+        app.signing_public_key,
+        store=store_trail(app.database.engine),
+    )
     collections = [{"name": c.name, "dimension": c.dimension} for c in app.collections.list()]
     with app.database.read() as connection:
         without_key = count_items_without_key(connection)

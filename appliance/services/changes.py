@@ -10,6 +10,12 @@ The check before each use is cheaper still: a writer, after its commit, rewrites
 signal file (``announce``) and readers only query the store when that file changed (one
 ``stat``). A lost signal (a crash between commit and announce) is caught by the forced
 checks: before every snapshot and on the server's timer.
+
+On a shared store (PostgreSQL, several nodes on several machines) no signal file can reach
+the other nodes, so every check asks the store (one indexed ``max``, a fraction of a
+millisecond); and stored items are followed too: ``add_rows`` puts the rows another node
+stored into this node's live indexes, and ``index_rekeyed`` lets the index holder rewrite
+its own snapshots once an erasure gave an index a new key.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ from appliance.store.database import Database
 
 log = get_logger(__name__)
 RowsRemoved = Callable[[str, Iterable[int]], None]
+RowsAdded = Callable[[str, Iterable[int]], None]
+IndexRekeyed = Callable[[str], None]
 
 
 class ChangeFeed:
@@ -38,11 +46,15 @@ class ChangeFeed:
         keyring: KeyRing,
         remove_rows: RowsRemoved,
         signal: Path | None = None,
+        add_rows: RowsAdded | None = None,
+        index_rekeyed: IndexRekeyed | None = None,
     ) -> None:
         self._database = database
         self._keyring = keyring
         self._remove_rows = remove_rows
-        self._signal = signal
+        self._add_rows = add_rows
+        self._index_rekeyed = index_rekeyed
+        self._signal = signal if database.is_sqlite else None
         self._lock = threading.Lock()
         self._seen = _stamp(signal)
         with database.read() as connection:
@@ -85,8 +97,13 @@ class ChangeFeed:
                 for event in events:
                     for kind, owner in event.key_owners:
                         self._keyring.forget(KeyKind(kind), owner)
-                    if event.collection and event.row_ids:
+                    if event.kind == changes.ITEMS_STORED:
+                        if self._add_rows is not None and event.collection:
+                            self._add_rows(event.collection, event.row_ids)
+                    elif event.collection and event.row_ids:
                         self._remove_rows(event.collection, event.row_ids)
+                    if event.kind == "index-key" and event.collection and self._index_rekeyed:
+                        self._index_rekeyed(event.collection)
                     self._applied = event.seq
                     applied += 1
         if applied:

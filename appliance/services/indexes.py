@@ -7,52 +7,37 @@ other processes reach the live indexes through the change log (``ChangeFeed``), 
 before every use. So that a crash
 costs only the tail, the server snapshots changed indexes periodically
 (``index.snapshot_every_seconds`` and ``index.snapshot_every_writes``) on a background
-thread, not only at shutdown.
+thread, not only at shutdown. On a shared store (PostgreSQL) the change log also carries
+the items other nodes stored (``add_stored``) and index re-keys (``_rekeyed``: the snapshot
+is rewritten under the new key), and snapshots are recorded per node (``index_rows``).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import Connection, delete, select
 
 from appliance.audit import AuditTrail
 from appliance.clock import Clock
 from appliance.crypto.keyring import KeyKind, KeyRing
-from appliance.crypto.records import RecordBinding, open_item_vector
 from appliance.domain.types import Actor
-from appliance.errors import IntegrityError, KeyUnavailableError
+from appliance.errors import IntegrityError
 from appliance.index import IndexSpec, VectorIndex, load_snapshot, save_snapshot
 from appliance.observability import get_logger
+from appliance.services import index_rows
 from appliance.services.changes import ChangeFeed
+from appliance.services.index_rows import OpenReport, apply_deadlines, index_owner, node_id
 from appliance.settings import IndexSettings
 from appliance.store import changes, repository
 from appliance.store.database import Database
 from appliance.store.repository import CollectionRow, ItemRow
-from appliance.store.schema import index_snapshots, items
 
 log = get_logger(__name__)
 IndexId = tuple[str, str]
-
-
-@dataclass(frozen=True)
-class OpenReport:
-    """How an index came to be live: from its snapshot (and how many items the store added
-    or removed since), or rebuilt from the store."""
-
-    from_snapshot: bool
-    snapshot_count: int
-    added: int
-    removed: int
-
-
-def index_owner(collection: str, space: str) -> str:
-    """The owner name of an index key."""
-    return f"{collection}@{space}"
+__all__ = ["IndexManager", "OpenReport", "index_owner"]
 
 
 class IndexManager:
@@ -77,11 +62,17 @@ class IndexManager:
         self._live: dict[IndexId, VectorIndex] = {}
         self._dirty: set[IndexId] = set()
         self._lock = threading.RLock()
+        shared = not database.is_sqlite  # several nodes, each with its own index directory
+        self._node = node_id(directory) if shared else None
+        self._incoming: set[int] = set()  # rows this process is adding itself right now
+        self._dropped: set[int] = set()  # ... and erased before it got to add them
         self.changes = ChangeFeed(
             database=database,
             keyring=keyring,
             remove_rows=self.remove,
             signal=directory / "changes.seq",
+            add_rows=self.add_stored if shared else None,
+            index_rekeyed=self._rekeyed if shared else None,
         )
         self.items_without_key = 0
         """Stored items found without a data key (never silently dropped: logged, audited)."""
@@ -129,22 +120,76 @@ class IndexManager:
     ) -> None:
         """Add acknowledged items to the live index; an id already there is replaced."""
         ident = (collection.name, space)
-        self.changes.catch_up()  # before taking this manager's lock (lock order)
+        with self._lock:
+            self._incoming.update(row_ids)  # the change feed leaves them to this call
+        try:
+            self.changes.catch_up()  # before taking this manager's lock (lock order)
+            self._add_locked(ident, collection, space, row_ids, vectors, deadlines)
+        finally:
+            with self._lock:
+                self._incoming.difference_update(row_ids)
+                self._dropped.difference_update(row_ids)
+
+    def _add_locked(
+        self,
+        ident: IndexId,
+        collection: CollectionRow,
+        space: str,
+        row_ids: list[int],
+        vectors: np.ndarray,
+        deadlines: list[float | None],
+    ) -> None:
         with self._lock:
             opening = ident not in self._live
             index = self._loaded(collection, space)
-            # Opening reconciled these very rows from the store; anything else is replaced.
-            chosen = [n for n, row_id in enumerate(row_ids) if not (opening and row_id in index)]
+            # Opening reconciled these very rows from the store; anything else is replaced,
+            # except rows erased since their commit (another process's erasure, applied above).
+            chosen = [
+                n
+                for n, row_id in enumerate(row_ids)
+                if row_id not in self._dropped and not (opening and row_id in index)
+            ]
             if chosen:
                 keys = [row_ids[n] for n in chosen]
                 index.add(np.asarray(keys, dtype=np.int64), vectors[chosen])
-                _apply_deadlines(index, keys, [deadlines[n] for n in chosen])
+                apply_deadlines(index, keys, [deadlines[n] for n in chosen])
             self._changed(ident, len(chosen))  # opening counted the reconciled ones
+
+    def add_stored(self, collection: str, row_ids: Iterable[int]) -> None:
+        """Add rows another node stored to this node's live indexes of ``collection``
+        (indexes not open here pick them up when they open and reconcile)."""
+        with self._lock:
+            live = {space: i for (name, space), i in self._live.items() if name == collection}
+            wanted = [r for r in row_ids if r not in self._incoming]
+            if not live or not wanted:
+                return
+            with self._database.read() as connection:
+                coll = repository.get_collection(connection, collection)
+                rows = repository.items_by_row_ids(connection, coll.id, wanted)
+            for space, index in live.items():
+                new = [r for r in rows if r.space_version == space and r.row_id not in index]
+                if not new:
+                    continue
+                vectors, keys, deadlines = self._decrypt_rows(coll, new)
+                if keys:
+                    index.add(np.asarray(keys, dtype=np.int64), np.vstack(vectors))
+                    apply_deadlines(index, keys, deadlines)
+                    self._changed((collection, space), len(keys))
+
+    def _rekeyed(self, collection: str) -> None:
+        """Another node gave this collection's indexes a new key (an erasure): rewrite this
+        node's snapshots under it soon (the snapshotter, or the next ``snapshot_all``)."""
+        with self._lock:
+            for ident in self._live:
+                if ident[0] == collection:
+                    self._changed(ident, 0)
+            self._wake.set()
 
     def remove(self, collection: str, row_ids: Iterable[int]) -> None:
         """Remove items from every live index of a collection at once, and compact."""
         keys = np.asarray(sorted(set(row_ids)), dtype=np.int64)
         with self._lock:
+            self._dropped.update(k for k in keys.tolist() if k in self._incoming)
             for (name, space), index in self._live.items():
                 if name == collection and len(keys) and index.remove(keys):
                     index.compact()
@@ -248,8 +293,14 @@ class IndexManager:
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             info = save_snapshot(index, path, key, chunk_bytes=self._settings.snapshot_chunk_bytes)
             with self._database.write() as connection:
-                _record_snapshot(
-                    connection, collection, space, info.snapshot_id, info.count, self._clock
+                index_rows.record_snapshot(
+                    connection,
+                    collection,
+                    space,
+                    info.snapshot_id,
+                    info.count,
+                    self._clock,
+                    self._node,
                 )
             with self._lock:
                 left = self._writes.get(ident, 0) - writes
@@ -273,7 +324,7 @@ class IndexManager:
         ident = (collection.name, space)
         key = self._index_key(collection.name, space)
         with self._database.read() as connection:
-            expected = _recorded_snapshot(connection, collection.name, space)
+            expected = index_rows.recorded_snapshot(connection, collection.name, space, self._node)
         if path.exists():
             try:
                 index = load_snapshot(
@@ -305,7 +356,7 @@ class IndexManager:
     ) -> tuple[int, int]:
         """Make the index hold exactly the store's items of this space; (added, removed)."""
         with self._database.read() as connection:
-            stored = _row_ids(connection, collection.id, space)
+            stored = index_rows.row_ids(connection, collection.id, space)
             present = {int(k) for k in index.keys().tolist()}
             stale = sorted(present - stored)
             missing = stored - present
@@ -322,7 +373,7 @@ class IndexManager:
             vectors, keys, deadlines = self._decrypt_rows(collection, rows)
             if keys:
                 index.add(np.asarray(keys, dtype=np.int64), np.vstack(vectors))
-                _apply_deadlines(index, keys, deadlines)
+                apply_deadlines(index, keys, deadlines)
         if stale or rows:
             log.info(
                 "index.reconciled",
@@ -337,82 +388,8 @@ class IndexManager:
     def _decrypt_rows(
         self, collection: CollectionRow, rows: list[ItemRow]
     ) -> tuple[list[np.ndarray], list[int], list[float | None]]:
-        vectors: list[np.ndarray] = []
-        keys: list[int] = []
-        deadlines: list[float | None] = []
-        with self._database.read() as connection:
-            for row in rows:
-                try:
-                    _, key = self._keyring.get(connection, KeyKind.SUBJECT, row.subject)
-                    binding = RecordBinding.of_row(row, collection.name)
-                    vector = open_item_vector(key, row.vector_ct, binding)
-                except KeyUnavailableError:
-                    self._report_missing_key(collection.name, row)
-                    continue
-                except IntegrityError as exc:
-                    log.error("index.item_unreadable", collection=collection.name, error=str(exc))
-                    self._audit.append(
-                        actor=Actor.operator(),
-                        action="items.integrity_failure",
-                        outcome="withheld",
-                        collection=collection.name,
-                        subject=row.subject,
-                        details={"row_id": row.row_id},
-                    )
-                    continue
-                vectors.append(vector)
-                keys.append(row.row_id)
-                deadlines.append(
-                    row.retention_deadline.timestamp() if row.retention_deadline else None
-                )
-        return vectors, keys, deadlines
-
-    def _report_missing_key(self, collection: str, row: ItemRow) -> None:
-        """An item whose key is gone (erasure removes both at once): never dropped silently."""
-        self.items_without_key += 1
-        log.error(
-            "index.item_key_missing", collection=collection, subject=row.subject, row=row.row_id
+        opened = index_rows.decrypt_rows(
+            self._database, self._keyring, self._audit, collection, rows
         )
-        self._audit.append(
-            actor=Actor.operator(),
-            action="items.key_missing",
-            outcome="withheld",
-            collection=collection,
-            subject=row.subject,
-            details={"row_id": row.row_id, "key_version": row.key_version},
-        )
-
-
-def _record_snapshot(
-    connection: Connection, collection: str, space: str, snapshot_id: str, count: int, clock: Clock
-) -> None:
-    key = (index_snapshots.c.collection == collection) & (index_snapshots.c.space == space)
-    connection.execute(delete(index_snapshots).where(key))
-    connection.execute(
-        index_snapshots.insert().values(
-            collection=collection,
-            space=space,
-            snapshot_id=snapshot_id,
-            count=count,
-            saved_at=clock.now(),
-        )
-    )
-
-
-def _recorded_snapshot(connection: Connection, collection: str, space: str) -> str | None:
-    key = (index_snapshots.c.collection == collection) & (index_snapshots.c.space == space)
-    return connection.execute(select(index_snapshots.c.snapshot_id).where(key)).scalar()
-
-
-def _row_ids(connection: Connection, collection_id: int, space: str) -> set[int]:
-    query = select(items.c.row_id).where(
-        (items.c.collection_id == collection_id) & (items.c.space_version == space)
-    )
-    return {int(r) for r in connection.execute(query).scalars()}
-
-
-def _apply_deadlines(index: VectorIndex, row_ids: list[int], deadlines: list[float | None]) -> None:
-    dated = [(k, d) for k, d in zip(row_ids, deadlines, strict=True) if d is not None]
-    if dated:
-        keys, values = zip(*dated, strict=True)
-        index.set_deadlines(np.asarray(keys, dtype=np.int64), np.asarray(values, dtype=np.float64))
+        self.items_without_key += opened.without_key
+        return opened.vectors, opened.keys, opened.deadlines

@@ -1,4 +1,9 @@
-"""The change log: an append-only sequence of erasures every process can follow cheaply.
+"""The change log: an append-only sequence of changes every process can follow cheaply.
+
+Erasures are recorded on every store; on a shared store (PostgreSQL, several nodes) stored
+items are recorded too (``ITEMS_STORED``), so each node adds them to its live indexes.
+Writers are serialised (see ``appliance.store.database``), so sequence numbers become
+visible in order and a follower that read up to N never misses an event below N.
 
 A process that holds live indexes or unwrapped keys compares the newest sequence number
 with the one it has applied (one indexed ``max``) and, when behind, reads the events it
@@ -16,10 +21,14 @@ from sqlalchemy import Connection, func, select
 
 from appliance.store.schema import change_log
 
+ITEMS_STORED = "items-stored"
+"""Rows added to a collection (recorded on a shared store only)."""
+
 
 @dataclass(frozen=True)
 class ChangeEvent:
-    """One recorded change: rows removed from a collection and keys that left the store."""
+    """One recorded change: rows removed from (or, for ``ITEMS_STORED``, added to) a
+    collection and keys that left the store."""
 
     seq: int
     kind: str

@@ -1,7 +1,11 @@
-"""Engine construction: SQLite in WAL mode with full synchronous commits, one writer.
+"""Engine construction: SQLite in WAL mode with full synchronous commits, one writer; or
+PostgreSQL, shared by several nodes.
 
-The URL is configurable so PostgreSQL can follow; the SQLite specifics (pragmas,
-``BEGIN IMMEDIATE``) apply only to SQLite.
+Both give the same guarantee to the code above: one write transaction at a time. SQLite
+takes its write lock up front (``BEGIN IMMEDIATE``); on PostgreSQL every write transaction
+first takes one transaction-scoped advisory lock (``pg_advisory_xact_lock``), held until
+commit or rollback, so writers on every node are serialised and the change log's sequence
+numbers become visible in the order they were handed out. Reads never take it.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from sqlalchemy.pool import NullPool
 from appliance.errors import ConfigError, StorageUnavailableError
 
 _WRITE_FLAG = "appliance_write"
+WRITE_LOCK_KEY = 0x61707077  # "appw": the advisory lock every PostgreSQL writer takes
 TRANSACTION_SCRATCH = "appliance_verified_keys"
 """``connection.info`` entry valid for one ``read``/``write`` block only (see ``KeyRing.get``)."""
 
@@ -56,7 +61,7 @@ def create_store_engine(url: str, *, busy_timeout_ms: int = 10_000) -> Engine:
             remedy="use sqlite:///PATH (default) or a postgresql:// URL",
         )
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
+        return _postgres_engine(url)
     engine = create_engine(
         url,
         poolclass=NullPool,
@@ -93,6 +98,48 @@ def create_store_engine(url: str, *, busy_timeout_ms: int = 10_000) -> Engine:
     return engine
 
 
+def _postgres_engine(url: str) -> Engine:
+    """A pooled PostgreSQL engine; commits wait for the WAL flush (``synchronous_commit``)."""
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    try:
+        engine = create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=8)
+    except ModuleNotFoundError as exc:  # the driver named in the URL is not installed
+        raise ConfigError(
+            f"database.url: the PostgreSQL driver is missing ({exc.name})",
+            remedy="install the appliance with its dependencies (psycopg), or use "
+            "postgresql+psycopg://",
+        ) from exc
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: Any, _: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        # durable on acknowledge, times in UTC whatever the server's default
+        cursor.execute("SET synchronous_commit = on")
+        cursor.execute("SET TIME ZONE 'UTC'")
+        cursor.close()
+        dbapi_connection.commit()
+
+    @event.listens_for(engine, "handle_error")
+    def _unreachable(context: Any) -> None:
+        # a server that is down or unreachable is a 503 the operator can act on, not a 500
+        original = context.original_exception
+        state = str(getattr(original, "sqlstate", None) or "")
+        # no SQLSTATE (connect failed), connection exceptions (08), server shutting down (57P)
+        unreachable = not state or state.startswith(("08", "57P"))
+        if context.is_disconnect or (type(original).__name__ == "OperationalError" and unreachable):
+            error = StorageUnavailableError(
+                "the database server cannot be reached "
+                f"({str(original).splitlines()[0][:120]}); nothing was stored",
+                remedy="check that PostgreSQL is running and reachable at database.url "
+                "(or that its standby has been promoted), then retry",
+            )
+            error.__cause__ = original
+            raise error
+
+    return engine
+
+
 class Database:
     """The engine plus a process-wide writer lock: one writer at a time."""
 
@@ -112,6 +159,10 @@ class Database:
             connection.info[_WRITE_FLAG] = True
             connection.info.pop(TRANSACTION_SCRATCH, None)  # pooled connections keep info
             with connection.begin():
+                if not self.is_sqlite:  # one writer across every node, until commit
+                    connection.execute(
+                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITE_LOCK_KEY}
+                    )
                 yield connection
 
     @contextmanager

@@ -98,6 +98,15 @@ def _v5_item_record_format(connection: Connection) -> None:
         )
 
 
+def _v6_shared_store(connection: Connection) -> None:
+    """A shared store (PostgreSQL) keeps the audit trail's lines, so every node appends to
+    one chain, and each node's latest snapshot ids; the embedded SQLite store keeps the
+    audit files beside it and one snapshot record per index (nothing changes there)."""
+    if connection.dialect.name != "sqlite":
+        tables = [schema.audit_lines, schema.node_index_snapshots]
+        schema.metadata.create_all(connection, tables=tables)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema: keys, subjects, collections, items, consents", _v1_initial),
     Migration(2, "API bearer tokens (hashed), roles, expiry, revocation", _v2_api_tokens),
@@ -109,6 +118,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         5,
         "items.record_format: access-control columns bound into sealed records",
         _v5_item_record_format,
+    ),
+    Migration(
+        6,
+        "shared store (PostgreSQL only): audit trail lines, per-node snapshot ids",
+        _v6_shared_store,
     ),
 )
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -11,6 +12,7 @@ from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
 from appliance.domain.types import Pseudonym
 from appliance.errors import ConflictError, NotFoundError
+from appliance.store import changes
 from appliance.store.schema import collections, data_keys, items, subjects
 
 
@@ -88,6 +90,17 @@ def _item(record: object) -> ItemRow:
     )
 
 
+@contextmanager
+def _statement(connection: Connection) -> Iterator[None]:
+    """A failed statement leaves the transaction usable, as on SQLite: PostgreSQL aborts
+    the whole transaction on an error unless the statement runs in a savepoint."""
+    if connection.dialect.name == "sqlite":
+        yield
+        return
+    with connection.begin_nested():
+        yield
+
+
 # -- collections -------------------------------------------------------------------------
 
 
@@ -96,9 +109,10 @@ def create_collection(
 ) -> CollectionRow:
     """Insert a collection; ``ConflictError`` if the name is taken."""
     try:
-        result = connection.execute(
-            collections.insert().values(name=name, dimension=dimension, created_at=now)
-        )
+        with _statement(connection):
+            result = connection.execute(
+                collections.insert().values(name=name, dimension=dimension, created_at=now)
+            )
     except SqlIntegrityError as exc:
         raise ConflictError(f"collection {name!r} already exists") from exc
     return CollectionRow(int(result.inserted_primary_key[0]), name, dimension, now)
@@ -148,34 +162,61 @@ def mark_subject_erased(connection: Connection, subject: Pseudonym, now: datetim
 def insert_items(
     connection: Connection, collection_id: int, rows: Sequence[NewItemRow], now: datetime
 ) -> list[int]:
-    """Insert items; returns their row ids (the index keys). Duplicate ids conflict."""
+    """Insert items; returns their row ids (the index keys). Duplicate ids conflict.
+
+    On a shared store (PostgreSQL) the insert is also recorded in the change log, in the
+    same transaction, so that every node's live indexes follow it."""
     row_ids: list[int] = []
     for row in rows:
         try:
-            result = connection.execute(
-                items.insert().values(
-                    item_id=row.item_id,
-                    collection_id=collection_id,
-                    subject=row.subject,
-                    modality=row.modality,
-                    policy_labels=list(row.policy_labels),
-                    obligations=list(row.obligations),
-                    retention_deadline=row.retention_deadline,
-                    created_at=now,
-                    space_version=row.space_version,
-                    key_version=row.key_version,
-                    vector_ct=row.vector_ct,
-                    metadata_ct=row.metadata_ct,
-                    record_format=row.record_format,
+            with _statement(connection):
+                result = connection.execute(
+                    items.insert().values(
+                        item_id=row.item_id,
+                        collection_id=collection_id,
+                        subject=row.subject,
+                        modality=row.modality,
+                        policy_labels=list(row.policy_labels),
+                        obligations=list(row.obligations),
+                        retention_deadline=row.retention_deadline,
+                        created_at=now,
+                        space_version=row.space_version,
+                        key_version=row.key_version,
+                        vector_ct=row.vector_ct,
+                        metadata_ct=row.metadata_ct,
+                        record_format=row.record_format,
+                    )
                 )
-            )
         except SqlIntegrityError as exc:
             raise ConflictError(
                 "an item with this id already exists in this collection",
                 remedy="use a new id, or leave it out to have one assigned",
             ) from exc
         row_ids.append(int(result.inserted_primary_key[0]))
+    if row_ids and connection.dialect.name != "sqlite":
+        # other nodes add these rows to their live indexes from the change log
+        name = connection.execute(
+            select(collections.c.name).where(collections.c.id == collection_id)
+        ).scalar_one()
+        changes.record(
+            connection, kind=changes.ITEMS_STORED, now=now, collection=name, row_ids=row_ids
+        )
     return row_ids
+
+
+def items_by_row_ids(
+    connection: Connection, collection_id: int, row_ids: Iterable[int]
+) -> list[ItemRow]:
+    """The items among ``row_ids`` that still exist, expired or not, by row id."""
+    wanted = list(row_ids)
+    if not wanted:
+        return []
+    query = (
+        select(items)
+        .where(and_(items.c.collection_id == collection_id, items.c.row_id.in_(wanted)))
+        .order_by(items.c.row_id)
+    )
+    return [_item(r) for r in connection.execute(query)]
 
 
 def live_items_by_row_ids(

@@ -33,6 +33,8 @@ class UtcDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to the store; use aware UTC datetimes")
+        if dialect.name != "sqlite":  # timestamptz keeps the instant itself
+            return value.astimezone(UTC)
         return value.astimezone(UTC).replace(tzinfo=None)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
@@ -172,3 +174,27 @@ shred_requests = Table(
 )
 """Pending KEK shreds: a rotation that retires the KEK versions an erasure left in backups."""
 Index("ix_shred_requests_pending", shred_requests.c.done_at, shred_requests.c.due_at)
+
+audit_lines = Table(
+    "audit_lines",
+    metadata,
+    Column("stream", String(32), primary_key=True),
+    Column("line_no", Integer, primary_key=True, autoincrement=False),
+    Column("line", LargeBinary, nullable=False),
+)
+"""The audit trail and its checkpoints when the store is shared (PostgreSQL): one row per
+line of ``trail.jsonl`` / ``checkpoints.jsonl``; the key makes a fork impossible (two
+writers cannot both write line N). The embedded SQLite default keeps the files instead."""
+
+node_index_snapshots = Table(
+    "node_index_snapshots",
+    metadata,
+    Column("node", String(32), primary_key=True),
+    Column("collection", String(63), primary_key=True),
+    Column("space", String(80), primary_key=True),
+    Column("snapshot_id", String(64), nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("saved_at", UtcDateTime(), nullable=False),
+)
+"""``index_snapshots`` per node, for a shared store: each node keeps its own snapshot files,
+so each has its own latest snapshot id (rollback protection)."""
