@@ -16,7 +16,20 @@ from appliance.encoders.tokenizer_files import minilm_dir
 from appliance.errors import ConfigError
 from appliance.settings import EncoderSettings
 
-WORDS = "chest pain aspirin follow-up stable fever cough scan knee tear nausea week".split()
+WORDS = [
+    "chest",
+    "pain",
+    "aspirin",
+    "follow-up",
+    "stable",
+    "fever",
+    "cough",
+    "scan",
+    "knee",
+    "tear",
+    "nausea",
+    "week",
+]
 
 
 def _sentences(count: int, seed: int = 0) -> list[str]:
