@@ -20,6 +20,7 @@ def _register() -> None:
     from appliance.bench.phi import phi_command
     from appliance.bench.profile import profile_command
     from appliance.bench.retrieval import retrieval_command
+    from appliance.bench.speedups import speedups_command
 
     bench.add_command(index_command)
     bench.add_command(encoders_command)
@@ -29,6 +30,7 @@ def _register() -> None:
     bench.add_command(phi_command)
     bench.add_command(retrieval_command)
     bench.add_command(align_command)
+    bench.add_command(speedups_command)
 
 
 _register()
