@@ -15,6 +15,7 @@ def _register() -> None:
     from appliance.bench.align import align_command
     from appliance.bench.api import api_command
     from appliance.bench.encoders import encoders_command
+    from appliance.bench.gpu import gpu_command
     from appliance.bench.index import index_command
     from appliance.bench.peer import peer_command
     from appliance.bench.phi import phi_command
@@ -31,6 +32,7 @@ def _register() -> None:
     bench.add_command(retrieval_command)
     bench.add_command(align_command)
     bench.add_command(speedups_command)
+    bench.add_command(gpu_command)
 
 
 _register()
