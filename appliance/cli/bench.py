@@ -21,6 +21,7 @@ def _register() -> None:
     from appliance.bench.phi import phi_command
     from appliance.bench.profile import profile_command
     from appliance.bench.retrieval import retrieval_command
+    from appliance.bench.runtimes import runtimes_command
     from appliance.bench.speedups import speedups_command
 
     bench.add_command(index_command)
@@ -33,6 +34,7 @@ def _register() -> None:
     bench.add_command(align_command)
     bench.add_command(speedups_command)
     bench.add_command(gpu_command)
+    bench.add_command(runtimes_command)
 
 
 _register()
