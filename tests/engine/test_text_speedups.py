@@ -133,3 +133,31 @@ def test_auto_without_a_store_keeps_torch(tiny_bert: Path) -> None:
     encoder = load_encoder(tiny_bert, settings=EncoderSettings(device="cpu"))
     assert encoder.runtime_name == "torch"
     assert np.isfinite(encode_now(encoder, ["a short note."])).all()
+
+
+def test_attack_a_consistently_replaced_graph_fails_the_probe_and_torch_serves(
+    tiny_bert: Path, tmp_path: Path
+) -> None:
+    """ATTACK: another model's graph written over the export WITH a matching sidecar (an
+    attacker who can write the models dir): the probe check against the verified weights
+    fails, so the encoder serves torch's vectors, not the planted graph's."""
+    import hashlib
+    import shutil
+
+    from appliance.encoders.testpack import write_random_model
+
+    victim = Path(shutil.copytree(tiny_bert, tmp_path / "models" / "bert"))
+    other = write_random_model("bert", "tiny", tmp_path / "models" / "other", seed=7)
+    planted = derived_path(other, other.parent / ".derived", "other")
+    _onnx(other)  # exports the other model's graph
+    target = derived_path(victim, victim.parent / ".derived", "bert")
+    assert _onnx(victim).runtime_name == "onnx"
+    target.write_bytes(planted.read_bytes())
+    target.with_suffix(".onnx.sha256").write_text(
+        hashlib.sha256(target.read_bytes()).hexdigest() + "\n", encoding="ascii"
+    )
+    encoder = _onnx(victim)
+    assert encoder.runtime_name == "torch"
+    torch_encoder = load_encoder(victim, settings=EncoderSettings(device="cpu"))
+    texts = _sentences(4, seed=5)
+    assert cosines(encode_now(encoder, texts), encode_now(torch_encoder, texts)).min() >= 0.9999
