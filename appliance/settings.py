@@ -32,6 +32,7 @@ LogLevel = Literal["debug", "info", "warning", "error"]
 DeviceChoice = Literal["auto", "cpu", "cuda"]
 PrecisionChoice = Literal["auto", "float32", "float16", "bfloat16"]
 TextOverflow = Literal["truncate", "refuse"]
+TextRuntime = Literal["auto", "torch", "onnx"]
 
 
 def _positive(value: int | float) -> str | None:
@@ -110,6 +111,15 @@ class EncoderSettings:
     max_wait_ms: float = field(default=5.0, metadata=_check(_positive))
     queue_size: int = field(default=256, metadata=_check(_positive))
     warmup: bool = True
+    text_runtime: TextRuntime = "auto"
+    """BERT-style text towers: ``onnx`` (ONNX Runtime, graph exported locally at first use),
+    ``torch``, or ``auto`` (ONNX Runtime on the CPU, torch on a GPU)."""
+    torch_threads: int = field(default=0, metadata=_check(_not_negative))
+    """Intra-op threads of the forward pass (torch and ONNX Runtime); 0: one per core."""
+    sort_by_length: bool = True
+    """Text batches: sorted by token count and run in groups of similar length (less padding)."""
+    screening_cache_items: int = field(default=4096, metadata=_check(_not_negative))
+    """Detection results remembered per input (keyed hash, no plaintext); 0 turns it off."""
 
 
 @dataclass(frozen=True)
@@ -326,6 +336,7 @@ _TYPES: dict[str, Any] = {
     "DeviceChoice": DeviceChoice,
     "PrecisionChoice": PrecisionChoice,
     "TextOverflow": TextOverflow,
+    "TextRuntime": TextRuntime,
     "EncoderSettings": EncoderSettings,
     "LimitSettings": LimitSettings,
     "DatabaseSettings": DatabaseSettings,

@@ -54,10 +54,15 @@ def run_profile(
     requests: int = 50,
     pack: str = "starter",
     workdir: Path | None = None,
+    variant: str = "shipped",
     progress: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Any]:
-    """Profile one-sentence ``/v1/embeddings`` requests; returns a JSON-ready breakdown."""
+    """Profile one-sentence ``/v1/embeddings`` requests; returns a JSON-ready breakdown.
+    ``variant`` (see ``bench speedups``): which speed-ups are on; ``shipped`` is as shipped."""
+    from appliance.bench.speedups import VARIANTS, Switches
+
     with served_appliance(pack, workdir, progress) as served:
+        Switches(served.state).apply(VARIANTS[variant])
         texts = [str(t) for t in make_inputs("text", max(requests, 8), seed=5)]
         progress("warming up")
         drive(served.target, [[t] for t in texts[:8]], 1)
@@ -85,7 +90,7 @@ def run_profile(
     remainder = round(total_ms - measured, 3)
     rows["http_framework_and_rest"] = {"ms": remainder, "share": round(remainder / total_ms, 3)}
     return {
-        "params": {"requests": requests, "pack": pack, "inputs_per_request": 1},
+        "params": {"requests": requests, "pack": pack, "inputs_per_request": 1, "variant": variant},
         "runtime": runtime,
         "end_to_end": end_to_end,
         "stages": rows,
@@ -170,9 +175,12 @@ def _runtime(served: Any) -> dict[str, Any]:
         load = [round(x, 2) for x in os.getloadavg()]
     except OSError:
         load = []
+    while not hasattr(encoder, "runtime_name") and hasattr(encoder, "inner"):
+        encoder = encoder.inner
     return {
         "model": encoder.name,
         "device": encoder.device,
+        "text_runtime": "onnx" if getattr(encoder, "onnx", None) is not None else "torch",
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
@@ -188,7 +196,8 @@ def format_report(report: dict[str, Any]) -> str:
     r = report["runtime"]
     lines = [
         f"one /v1/embeddings request (1 sentence), {report['params']['requests']} requests;"
-        f" model {r['model']} on {r['device']}, torch threads {r['torch_threads']},"
+        f" model {r['model']} on {r['device']} ({r.get('text_runtime')}, variant"
+        f" {report['params'].get('variant')}), threads {r['torch_threads']},"
         f" {r['cpu_count']} CPUs, load {r['load_average']}",
         f"end to end over loopback HTTP: p50 {e['p50_ms']:.2f} ms, p95 {e['p95_ms']:.2f} ms,"
         f" p99 {e['p99_ms']:.2f} ms",
@@ -203,10 +212,16 @@ def format_report(report: dict[str, Any]) -> str:
 @click.option("--requests", default=50, show_default=True, type=click.IntRange(1))
 @click.option("--pack", type=click.Choice(["starter", "test"]), default="starter",
     show_default=True)  # fmt: skip
+@click.option("--variant", default="shipped", show_default=True,
+    type=click.Choice(["baseline", "sorted", "onnx", "cache", "cache_warm", "threads1", "shipped"]),
+    help="Speed-ups on (see bench speedups); baseline: torch, no sorting, no cache.")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the breakdown as JSON.")
-def profile_command(requests: int, pack: str, as_json: bool) -> None:
+def profile_command(requests: int, pack: str, variant: str, as_json: bool) -> None:
     """Where the milliseconds of one /v1/embeddings request go, stage by stage."""
     report = run_profile(
-        requests=requests, pack=pack, progress=lambda m: click.echo(f"... {m}", err=True)
+        requests=requests,
+        pack=pack,
+        variant=variant,
+        progress=lambda m: click.echo(f"... {m}", err=True),
     )
     click.echo(json.dumps(report, indent=2) if as_json else format_report(report))

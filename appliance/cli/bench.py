@@ -15,12 +15,15 @@ def _register() -> None:
     from appliance.bench.align import align_command
     from appliance.bench.api import api_command
     from appliance.bench.encoders import encoders_command
+    from appliance.bench.gpu import gpu_command
     from appliance.bench.index import index_command
     from appliance.bench.peer import peer_command
     from appliance.bench.phi import phi_command
     from appliance.bench.profile import profile_command
     from appliance.bench.retrieval import retrieval_command
     from appliance.bench.risk_attacks import risk_command
+    from appliance.bench.runtimes import runtimes_command
+    from appliance.bench.speedups import speedups_command
 
     bench.add_command(index_command)
     bench.add_command(encoders_command)
@@ -31,6 +34,9 @@ def _register() -> None:
     bench.add_command(retrieval_command)
     bench.add_command(align_command)
     bench.add_command(risk_command)
+    bench.add_command(speedups_command)
+    bench.add_command(gpu_command)
+    bench.add_command(runtimes_command)
 
 
 _register()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from appliance.errors import ConfigError
 
 if TYPE_CHECKING:
     import torch
+
+    from appliance.encoders.common import Runtime
 
 
 def resolve_device(choice: str) -> str:
@@ -47,3 +50,36 @@ def resolve_dtype(precision: str, device: str) -> torch.dtype:
             remedy="use 'auto' or 'float32' (or 'bfloat16') on the CPU",
         )
     return dtype
+
+
+def resolve_text_runtime(choice: str, runtime: Runtime, derived_dir: Path | None = None) -> str:
+    """``auto``: ``onnx`` (ONNX Runtime) for float32 on the CPU when it is installed and
+    there is a ``derived_dir`` for the exported graph (a model store), else ``torch``;
+    ``onnx`` on a GPU or in another precision is an error."""
+    import torch
+
+    from appliance.encoders.text_onnx import onnx_available, require_onnx
+
+    on_cpu = runtime.device == "cpu" and runtime.dtype == torch.float32
+    if choice == "auto":
+        usable = on_cpu and derived_dir is not None and onnx_available()
+        return "onnx" if usable else "torch"
+    if choice == "onnx":
+        if not on_cpu:
+            raise ConfigError(
+                "encoders.text_runtime 'onnx' runs float32 on the CPU only",
+                remedy="set encoders.text_runtime to 'auto' or 'torch' on a GPU",
+            )
+        require_onnx()
+    elif choice != "torch":
+        raise ConfigError(f"encoders.text_runtime must be auto, torch or onnx (got {choice!r})")
+    return choice
+
+
+def apply_thread_setting(threads: int) -> None:
+    """``encoders.torch_threads`` > 0: torch's intra-op threads for this process."""
+    if threads > 0:
+        import torch
+
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)

@@ -81,15 +81,17 @@ def load_encoder(
     settings: EncoderSettings,
     modality: Modality | str | None = None,
     verify: bool = True,
+    derived_dir: Path | None = None,
 ) -> Encoder:
     """Load ``modality``'s tower of the model in ``model_dir``.
 
     ``manifest_entry`` is the store's record (hashes are re-checked when ``verify``);
     without one the directory is described on the fly (tests, benchmarks). ``modality``
-    may be left out for single-modality models.
+    may be left out for single-modality models. ``derived_dir`` holds graphs exported
+    from the weights (ONNX); without one ``text_runtime = 'auto'`` keeps torch.
     """
     from appliance.encoders.common import Runtime
-    from appliance.encoders.device import resolve_device, resolve_dtype
+    from appliance.encoders.device import apply_thread_setting, resolve_device, resolve_dtype
 
     model_dir = Path(model_dir)
     entry = manifest_entry or entry_for_dir(model_dir)
@@ -108,6 +110,7 @@ def load_encoder(
             f"model {entry.name!r} ({entry.family}) has no {modality.value} tower"
         )
     device = resolve_device(settings.device)
+    apply_thread_setting(settings.torch_threads)
     runtime = Runtime(device, resolve_dtype(settings.precision, device), settings.max_batch_size)
     common = {
         "name": entry.name,
@@ -133,6 +136,7 @@ def load_encoder(
             semantic=entry.semantic,
         )
     if modality is Modality.TEXT:
+        from appliance.encoders.device import resolve_text_runtime
         from appliance.encoders.text import TextEncoder
 
         return TextEncoder(
@@ -141,6 +145,10 @@ def load_encoder(
             max_tokens=int(entry.max_tokens or 512),
             overflow=settings.text_overflow,
             model_type=str(entry.details.get("model_type", "bert")),
+            text_runtime=resolve_text_runtime(settings.text_runtime, runtime, derived_dir),
+            derived_dir=derived_dir,
+            threads=settings.torch_threads,
+            sort_by_length=settings.sort_by_length,
             **common,
         )
     if modality is Modality.IMAGE:
@@ -180,6 +188,7 @@ def load_space(store: ModelStore, settings: EncoderSettings) -> LoadedSpace:
             settings=settings,
             modality=modality_name,
             verify=False,
+            derived_dir=store.models_dir / ".derived",
         )
         if slot.adapter:
             checked(slot.adapter)

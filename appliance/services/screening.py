@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -26,6 +27,7 @@ from appliance.services.admission import Admission, admit
 from appliance.services.consent import ConsentService
 from appliance.services.defences import apply_defences, input_rng
 from appliance.services.fields import FieldAdmission, TextDetector, admit_fields, screen_fields
+from appliance.services.screening_cache import CacheStats, DetectionCache
 from appliance.settings import EncoderSettings
 
 if TYPE_CHECKING:
@@ -55,11 +57,14 @@ class Screening:
         noise_key: bytes | None = None,
         detect_text: TextDetector | None = None,
         detectors: DetectorRegistry | None = None,
+        cache_items: int | None = None,
     ) -> None:
         """``noise_key`` keys the defence noise (the composition root derives it from the
         KEK-protected keys; without one a per-process random key is used, so the noise
         is fixed per input only until a restart). ``detectors``: the registry the
-        composition root built (default: the process's)."""
+        composition root built (default: the process's). ``cache_items`` (default
+        ``encoders.screening_cache_items``; 0: off) bounds the detection cache
+        (``screening_cache``: keyed hashes, no plaintext, emptied on a policy change)."""
         self.policy = policy
         self._dicom_uid_key = dicom_uid_key
         self._noise_key = noise_key or os.urandom(32)
@@ -68,6 +73,8 @@ class Screening:
         self._clock = clock
         self._detectors = detectors
         self._detect_text = detect_text or self._default_text_detector
+        items = encoder_settings.screening_cache_items if cache_items is None else cache_items
+        self._cache = DetectionCache(items) if items > 0 else None
 
     def _default_text_detector(self, text: str) -> Sequence[Finding]:
         from appliance.detectors import detect
@@ -90,16 +97,7 @@ class Screening:
         data = payload.encode("utf-8") if isinstance(payload, str) else payload
         now = self._clock.now()
         context = replace(context, modality=modality)
-        found = classify(
-            data,
-            engine=self.policy,
-            context=context,
-            encoder_settings=self._settings,
-            modality=modality,
-            consents=consents,
-            now=now,
-            detectors=self._detectors,
-        )
+        found = self._classify(data, modality, context, consents, now)
         if found.modality is not modality:
             raise InvalidInputError(f"the bytes are not {modality.value}")
         fields = screen_fields(metadata, item_id, self._detect_text)
@@ -116,6 +114,51 @@ class Screening:
         if admission.allowed and kept.notes:
             admission.notes.update(kept.notes)
         return Screened(found, admission, kept)
+
+    def _classify(
+        self,
+        data: bytes,
+        modality: Modality,
+        context: RequestContext,
+        consents: ConsentState | None,
+        now: datetime,
+    ) -> Classification:
+        """``classify``, with the detection remembered per input (the decision never is)."""
+        cache = self._cache
+        if cache is None:
+            return self._classify_now(data, modality, context, consents, now)
+        policy = self.policy
+        key = cache.key_of(modality, data)
+        remembered = cache.get(key, policy.policy_hash)
+        if remembered is None:
+            found = self._classify_now(data, modality, context, consents, now)
+            cache.put(key, found, policy.policy_hash)
+            return found
+        decision = policy.decide(remembered.findings, context, consents, now)
+        return replace(remembered, decision=decision)
+
+    def _classify_now(
+        self,
+        data: bytes,
+        modality: Modality,
+        context: RequestContext,
+        consents: ConsentState | None,
+        now: datetime,
+    ) -> Classification:
+        return classify(
+            data,
+            engine=self.policy,
+            context=context,
+            encoder_settings=self._settings,
+            modality=modality,
+            consents=consents,
+            now=now,
+            detectors=self._detectors,
+        )
+
+    def cache_stats(self) -> CacheStats | None:
+        """The detection cache's counters (None when it is off)."""
+        return None if self._cache is None else self._cache.stats()
 
     def pseudonym(self, subject_id: str) -> str:
         """The keyed pseudonym of a raw subject id (what audit entries carry)."""
