@@ -78,16 +78,16 @@ def deployment_record(store: ModelStore, policy_hash: str) -> dict[str, Any]:
 
 def slot_semantics(store: ModelStore, anchor: str, slot: SpaceSlot) -> dict[str, bool]:
     """Per modality: ``semantic`` (every model and adapter serving it is marked semantic)
-    and ``trained`` (it is the anchor, or a trained adapter or tower with provenance
-    serves it: not random weights)."""
+    and ``trained`` (served by a trained adapter or tower with provenance, or by a
+    semantic anchor: not random weights end to end)."""
     names = [n for n in (slot.model, slot.adapter) if n]
     entries = [store.get(n) for n in names]
     semantic = all(e.semantic for e in entries)
-    trained = slot.model == anchor or any(
+    trained = any(
         e.family == "adapter" and (store.model_dir(n) / PROVENANCE_FILE).is_file()
         for n, e in zip(names, entries, strict=True)
-    )
-    return {"semantic": semantic, "trained": bool(trained and semantic)}
+    ) or (slot.model == anchor and store.get(anchor).semantic)
+    return {"semantic": semantic, "trained": bool(trained)}
 
 
 def _is_tower(store: ModelStore, name: str | None) -> bool:
