@@ -109,9 +109,6 @@ def digit_pairs(per_class: int | None = None) -> list[Any]:
 
 
 SPEECH_TOWER = "digits-speech"
-SPEECH_PER_DIGIT = 100
-"""Synthetic clips per digit the quickstart speaks (each is augmented once more)."""
-SPEECH_PROVENANCE = "spoken digit words synthesised on-premise with eSpeak NG (many voices)"
 
 
 def train_starter_towers(
