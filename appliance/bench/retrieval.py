@@ -263,6 +263,73 @@ def run_retrieval_benchmark(
     return report
 
 
+def run_policy_tally(
+    data: Path, *, workdir: Path | None = None, progress: Callable[[str], None] = lambda _: None
+) -> dict[str, Any]:
+    """The policy's cost without the encoder: every abstract screened by the served
+    appliance's own ``Screening`` (detection, policy decision, admission) under the bench's
+    context, as the HTTP ingest would; what would be stored, redacted or refused, and why."""
+    from appliance.bench.served import prepared_appliance
+    from appliance.domain.types import Modality
+    from appliance.errors import ApplianceError
+    from appliance.policy.decisions import RequestContext
+
+    corpus, _, qrels = load_scifact(Path(data))
+    judged = {d for q in qrels.values() for d in q}
+    root = Path(workdir or tempfile.mkdtemp(prefix="bench-policy-"))
+    app, state, _ = prepared_appliance(root, "starter", progress)
+    screening = state.screening
+    context = RequestContext.from_mapping(CONTEXT, modality=Modality.TEXT)
+    statuses: Counter[str] = Counter()
+    reasons: Counter[str] = Counter()
+    redacted: Counter[str] = Counter()
+    decided: Counter[str] = Counter()
+    categories: Counter[str] = Counter()
+    with_findings = judged_changed = 0
+    started = time.perf_counter()
+    try:
+        for n, (d, text) in enumerate(corpus.items()):
+            try:
+                consents = screening.consents_for(f"doc-{d}", context.purpose)
+                screened = screening.screen(Modality.TEXT, text, context, consents, item_id=d)
+            except ApplianceError as exc:
+                statuses["error"] += 1
+                reasons[str(exc)[:120]] += 1
+                continue
+            decision = screened.classification.decision
+            assert decision is not None
+            decided[decision.outcome.value] += 1
+            categories.update(decision.categories)
+            with_findings += bool(screened.classification.findings)
+            if not screened.admission.allowed:
+                statuses["denied"] += 1
+                reasons["; ".join(screened.admission.reasons)[:120]] += 1
+            elif screened.admission.notes.get("deidentified"):
+                statuses["stored_redacted"] += 1
+                redacted.update(decision.categories)
+            else:
+                statuses["stored"] += 1
+                continue
+            judged_changed += d in judged
+            if n % 1000 == 999:
+                progress(f"screened {n + 1}/{len(corpus)}")
+    finally:
+        state.encoders.close()  # type: ignore[attr-defined]
+        app.close()
+    return {
+        "abstracts": len(corpus),
+        "context": CONTEXT,
+        "outcomes": dict(statuses),
+        "decision_outcomes": dict(decided),
+        "abstracts_with_findings": with_findings,
+        "decision_categories": dict(categories.most_common(20)),
+        "redacted_categories": dict(redacted.most_common(20)),
+        "refusal_reasons": dict(reasons.most_common(10)),
+        "judged_abstracts_changed_or_refused": judged_changed,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
 @click.command("retrieval")
 @click.option(
     "--data",
@@ -284,11 +351,26 @@ def run_retrieval_benchmark(
     help="Rewrite the report here after each phase (long runs).",
 )
 @click.option("--batch", default=64, show_default=True)
+@click.option(
+    "--policy-only",
+    is_flag=True,
+    help="Only screen every abstract (detection, policy, admission; no encoding): what "
+    "would be stored, redacted or refused, and why.",
+)
 @click.option("--json", "as_json", is_flag=True)
 def retrieval_command(
-    data: Path, http_limit: int | None, partial: Path | None, batch: int, as_json: bool
+    data: Path,
+    http_limit: int | None,
+    partial: Path | None,
+    batch: int,
+    policy_only: bool,
+    as_json: bool,
 ) -> None:
     """SciFact nDCG@10: exact search vs the HTTP/HNSW path, and what the policy costs."""
+    if policy_only:
+        tally = run_policy_tally(data, progress=lambda m: click.echo(f"... {m}", err=True))
+        click.echo(json.dumps(tally, indent=2 if as_json else None))
+        return
     report = run_retrieval_benchmark(
         data,
         http_limit=http_limit,
