@@ -62,3 +62,12 @@ def merged(previous: dict[str, Any] | None, record: dict[str, Any]) -> dict[str,
         if combined:
             out[section] = combined
     return out
+
+
+def text_section(vectors: np.ndarray, *, window: int) -> dict[str, Any]:
+    """The text modality's drift statistics: aggregates of texts like those the space will
+    embed (no text and no single vector is kept). Text has no probe pairs: its drift is
+    the shift of the cloud, not a loss of cross-modal recall."""
+    stats = vector_statistics(vectors, window)
+    stats["source"] = "align text-baseline"
+    return stats

@@ -65,7 +65,8 @@ def deployment_record(store: ModelStore, policy_hash: str) -> dict[str, Any]:
         "pack": space.pack,
         "created_at": space.created_at,
         "encoders": {
-            m: {"model": s.model, "adapter": s.adapter} for m, s in space.encoders.items()
+            m: {"model": s.model, "adapter": s.adapter, **slot_semantics(store, space.anchor, s)}
+            for m, s in space.encoders.items()
         },
         "models": models,
         "alignment_baseline": baseline,
@@ -73,6 +74,20 @@ def deployment_record(store: ModelStore, policy_hash: str) -> dict[str, Any]:
         "policy_hash": policy_hash,
         "activation": read_baseline(store, _activation_key(space.name)),
     }
+
+
+def slot_semantics(store: ModelStore, anchor: str, slot: SpaceSlot) -> dict[str, bool]:
+    """Per modality: ``semantic`` (every model and adapter serving it is marked semantic)
+    and ``trained`` (served by a trained adapter or tower with provenance, or by a
+    semantic anchor: not random weights end to end)."""
+    names = [n for n in (slot.model, slot.adapter) if n]
+    entries = [store.get(n) for n in names]
+    semantic = all(e.semantic for e in entries)
+    trained = any(
+        e.family == "adapter" and (store.model_dir(n) / PROVENANCE_FILE).is_file()
+        for n, e in zip(names, entries, strict=True)
+    ) or (slot.model == anchor and store.get(anchor).semantic)
+    return {"semantic": semantic, "trained": bool(trained)}
 
 
 def _is_tower(store: ModelStore, name: str | None) -> bool:
@@ -154,4 +169,11 @@ def operator_name() -> str:
         return "unknown"
 
 
-__all__ = ["activate", "baseline_path", "deployment_record", "operator_name", "record_activation"]
+__all__ = [
+    "activate",
+    "baseline_path",
+    "deployment_record",
+    "operator_name",
+    "record_activation",
+    "slot_semantics",
+]

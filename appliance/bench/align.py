@@ -119,9 +119,12 @@ def run_align_benchmark(
     epsilons: tuple[float, ...] = (8.0, 1.0),
     epochs: int = 30,
     seed: int = 0,
+    speech_per_digit: int = 100,
+    speech_cache: Path | None = None,
     progress: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Any]:
-    """Every figure of the module docstring, per privacy setting."""
+    """Every figure of the module docstring, per privacy setting, and the speech section
+    (``speech_per_digit`` 0 skips it)."""
     from appliance.align.features import anchor_texts
     from appliance.align.metrics import retrieval
 
@@ -157,6 +160,25 @@ def run_align_benchmark(
             "epsilon_spent": {"audio": audio_eps, "image": image_eps},
             "delta": 1e-5 if epsilon is not None else None,
         }
+        if epsilon is None:
+            public_images = (i, iy)
+    speech: dict[str, Any] = {"skipped": "--speech-per-digit 0"}
+    if speech_per_digit > 0:
+        import tempfile
+
+        from appliance.bench.align_speech import run_speech_section
+
+        progress("speech: towers trained on eSpeak NG digits, tested on FSDD's human test split")
+        speech = run_speech_section(
+            fsdd,
+            audio_captions,
+            *public_images,
+            cache=speech_cache or Path(tempfile.gettempdir()) / "appliance-bench-speech",
+            per_digit=speech_per_digit,
+            epochs=epochs,
+            seed=seed,
+            progress=progress,
+        )
     goals = {
         name: runs[tag][direction]["recall@1"] >= bar
         for name, (tag, direction, bar) in GOALS.items()
@@ -173,6 +195,7 @@ def run_align_benchmark(
             "feature_seconds": round(feature_seconds, 2),
         },
         "runs": runs,
+        "synthetic_speech_to_fsdd": speech,
         "goals": goals,
     }
 
@@ -188,9 +211,28 @@ def run_align_benchmark(
 @click.option("--epsilon", "epsilons", type=float, multiple=True, default=(8.0, 1.0))
 @click.option("--epochs", default=30, show_default=True)
 @click.option("--seed", default=0, show_default=True)
+@click.option(
+    "--speech-per-digit",
+    default=100,
+    show_default=True,
+    help="Clips per digit eSpeak NG synthesises for the synthetic-speech -> FSDD section "
+    "(0 skips it).",
+)
+@click.option(
+    "--speech-cache",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Where synthesised clips are cached (default: a folder in the temp dir).",
+)
 @click.option("--json", "as_json", is_flag=True)
 def align_command(
-    fsdd: Path, epsilons: tuple[float, ...], epochs: int, seed: int, as_json: bool
+    fsdd: Path,
+    epsilons: tuple[float, ...],
+    epochs: int,
+    seed: int,
+    speech_per_digit: int,
+    speech_cache: Path | None,
+    as_json: bool,
 ) -> None:
     """Held-out cross-modal recall of trained audio and image towers, with and without DP."""
     report = run_align_benchmark(
@@ -198,6 +240,8 @@ def align_command(
         epsilons=epsilons,
         epochs=epochs,
         seed=seed,
+        speech_per_digit=speech_per_digit,
+        speech_cache=speech_cache,
         progress=lambda m: click.echo(f"... {m}", err=True),
     )
     if as_json:
@@ -218,4 +262,5 @@ def align_command(
                 f"  {direction:<13} R@1 {f['recall@1']:.3f}  R@10 {f['recall@10']:.3f}  "
                 f"MRR {f['mrr']:.3f}"
             )
+    click.echo(f"synthetic speech -> FSDD: {json.dumps(report['synthetic_speech_to_fsdd'])}")
     click.echo(f"goals: {json.dumps(report['goals'])}")

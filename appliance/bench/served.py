@@ -12,18 +12,23 @@ from typing import Any
 
 
 def prepared_appliance(
-    root: Path, pack: str, progress: Callable[[str], None] = lambda _: None
+    root: Path,
+    pack: str,
+    progress: Callable[[str], None] = lambda _: None,
+    environ: dict[str, str] | None = None,
 ) -> tuple[Any, Any, str]:
     """Initialise ``root/data``, import the ``starter`` or ``test`` pack, open it; returns
-    the appliance, its API state and an admin token."""
+    the appliance, its API state and an admin token. ``environ``: settings overrides
+    (``APPLIANCE_<SECTION>__<KEY>``)."""
     from appliance.domain.types import Actor
     from appliance.models import ModelStore
     from appliance.server import build_state
     from appliance.settings import load_settings
     from appliance.wiring import init_appliance, open_appliance
 
-    settings = load_settings(data_dir=root / "data", environ={})
-    init_appliance(settings, environ={})
+    environ = dict(environ or {})
+    settings = load_settings(data_dir=root / "data", environ=environ)
+    init_appliance(settings, environ=environ)
     progress(f"importing the {pack} pack")
     pack_dir = root / "pack"
     if pack == "starter":
@@ -35,7 +40,7 @@ def prepared_appliance(
 
         write_test_pack(pack_dir)
     ModelStore(settings.models_dir).import_path(pack_dir)
-    app = open_appliance(settings, environ={})
+    app = open_appliance(settings, environ=environ)
     state = build_state(app)
     assert state.encoders is not None
     token = app.tokens.create("admin", actor=Actor.operator())

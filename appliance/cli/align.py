@@ -346,3 +346,55 @@ def _space_vectors(
         )
 
     return run(modality, payloads), run("text", texts), space.name
+
+
+@align.command("text-baseline")
+@click.option(
+    "--texts",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    required=True,
+    help="Texts like those the space will embed, one a line (e.g. de-identified notes).",
+)
+@click.option("--json", "as_json", is_flag=True)
+@pass_context
+def text_baseline_command(ctx: CliContext, texts: Path, as_json: bool) -> None:
+    """Store the text part of the space's drift baseline (aggregate statistics only)."""
+    from appliance.align.baseline import text_section
+    from appliance.align.publish import read_baseline, save_baseline
+    from appliance.encoders.base import encode_now
+    from appliance.encoders.factory import load_space
+    from appliance.errors import InvalidInputError
+
+    lines = [line.strip() for line in texts.read_text("utf-8").splitlines() if line.strip()]
+    minimum = ctx.settings.drift.min_samples
+    if len(lines) < minimum:
+        raise InvalidInputError(
+            f"{len(lines)} texts: a baseline needs at least drift.min_samples ({minimum})",
+            remedy="give more texts, one a line",
+        )
+    store = _store(ctx)
+    space = load_space(store, ctx.settings.encoders)
+    encoder = space.encoders["text"]  # type: ignore[index]
+    import numpy as np
+
+    vectors = np.vstack([encode_now(encoder, lines[i : i + 32]) for i in range(0, len(lines), 32)])
+    stats = text_section(vectors, window=ctx.settings.drift.window)
+    previous = read_baseline(store, space.name) or {"subject": space.name}
+    saved = save_baseline(
+        store, space.name, {**previous, "drift": {**previous.get("drift", {}), "text": stats}}
+    )
+    record = {
+        "subject": space.name,
+        "texts": len(lines),
+        "concentration": stats["concentration"],
+        "nn_similarity": stats["nn_similarity"],
+        "baseline": str(saved),
+    }
+    if as_json:
+        click.echo(json.dumps(record, indent=2))
+        return
+    click.echo(
+        f"text drift baseline of {space.name} from {len(lines)} texts stored "
+        f"(concentration {stats['concentration']:.3f}, "
+        f"median nearest-neighbour cosine {stats['nn_similarity']['p50']:.3f})"
+    )

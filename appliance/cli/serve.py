@@ -52,8 +52,18 @@ def serve(
 @click.option("--host", default="127.0.0.1", show_default=True, help="Listen address.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
 @click.option("--insecure-http", is_flag=True, help=INSECURE_HTTP_HELP)
+@click.option(
+    "--speech-per-digit",
+    type=click.IntRange(0, 2000),
+    default=100,
+    show_default=True,
+    help="Spoken digit clips eSpeak NG synthesises per digit to train the audio tower on "
+    "first start (0: keep the random audio tower). Needs the speech extra.",
+)
 @pass_context
-def quickstart(ctx: CliContext, host: str, port: int, insecure_http: bool) -> None:
+def quickstart(
+    ctx: CliContext, host: str, port: int, insecure_http: bool, speech_per_digit: int
+) -> None:
     """Initialise, import a usable model set, print an admin token, serve (127.0.0.1)."""
     from appliance.cli.maintenance import warn_about_kek
     from appliance.models import ModelStore
@@ -75,7 +85,7 @@ def quickstart(ctx: CliContext, host: str, port: int, insecure_http: bool) -> No
             shutil.rmtree(scratch, ignore_errors=True)
     app = open_appliance(settings)
     try:
-        _train_starter_towers(app, store)
+        _train_starter_towers(app, store, speech_per_digit)
         token = app.tokens.create("admin", actor=Actor.operator(), label="quickstart")
     finally:
         app.close()
@@ -86,19 +96,51 @@ def quickstart(ctx: CliContext, host: str, port: int, insecure_http: bool) -> No
     run_server(settings, host=host, port=port, on_ready=ready, insecure_http=insecure_http)
 
 
-def _train_starter_towers(app: Any, store: Any) -> None:
-    """First start of the starter space: train its image tower on scikit-learn's digits,
-    activate it and audit the activation (an activation not on the record does not stand)."""
+def _train_starter_towers(app: Any, store: Any, speech_per_digit: int) -> None:
+    """First start of the starter space: train its image tower on scikit-learn's digits and
+    its audio tower on spoken digits eSpeak NG synthesises (when installed), activate them
+    and audit the activation (an activation not on the record does not stand)."""
     from appliance.align.record import operator_name, record_activation
-    from appliance.encoders.starter import DIGIT_TOWER, train_starter_towers
+    from appliance.align.speech import espeak_available
+    from appliance.encoders.starter import (
+        DIGIT_TOWER,
+        SPEECH_TOWER,
+        speech_cache_dir,
+        train_starter_towers,
+    )
 
     previous = store.space()
-    if previous is None or previous.name != "starter" or DIGIT_TOWER in store.manifest().models:
+    if previous is None or previous.name != "starter":
         return
-    click.echo("training the image tower on scikit-learn's digits (first start)...", err=True)
-    space = train_starter_towers(store, progress=True)
+    present = set(store.manifest().models)
+    speech = speech_per_digit > 0 and SPEECH_TOWER not in present
+    if speech and not espeak_available():
+        click.echo(
+            "the audio slot stays random (labelled non-semantic): speech synthesis needs "
+            "eSpeak NG; pip install 'appliance[speech]' (GPL-3.0-or-later, run as a "
+            "separate process; see docs/alignment.md) and start again",
+            err=True,
+        )
+        speech = False
+    if DIGIT_TOWER in present and not speech:
+        return
+    if DIGIT_TOWER not in present:
+        click.echo("training the image tower on scikit-learn's digits (first start)...", err=True)
+    if speech:
+        click.echo(
+            f"training the audio tower on {10 * speech_per_digit} spoken digits synthesised "
+            "with eSpeak NG (first start)...",
+            err=True,
+        )
+    space = train_starter_towers(
+        store,
+        progress=True,
+        speech_per_digit=speech_per_digit if speech else 0,
+        speech_cache=speech_cache_dir(store),
+    )
     if space is None:
         return
+    trained = [n for n in (DIGIT_TOWER, SPEECH_TOWER) if n in store.manifest().models]
     try:
         record_activation(store, space, operator_name())
         app.audit.append(
@@ -108,8 +150,9 @@ def _train_starter_towers(app: Any, store: Any) -> None:
             details={
                 "space": space.name,
                 "version": space.version,
-                "models": [f"{DIGIT_TOWER}:{store.get(DIGIT_TOWER).content_hash}"],
-                "trained": "image slot on scikit-learn digits",
+                "models": [f"{n}:{store.get(n).content_hash}" for n in trained],
+                "trained": "image slot on scikit-learn digits"
+                + ("; audio slot on eSpeak NG spoken digits" if SPEECH_TOWER in trained else ""),
             },
         )
     except BaseException:

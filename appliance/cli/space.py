@@ -44,6 +44,10 @@ def show(ctx: CliContext, as_json: bool) -> None:
         click.echo(
             f"  {model['role']:<16} {model['name']:<20} {model['content_hash'][:16]}{label}{budget}"
         )
+    for modality, slot in sorted(record["encoders"].items()):
+        state = "semantic" if slot["semantic"] else "NON-SEMANTIC"
+        origin = "trained" if slot["trained"] else "random weights"
+        click.echo(f"  {modality:<6} slot: {state}, {origin}")
     baseline = record["alignment_baseline"]
     if baseline:
         for direction, figures in baseline.get("scores", {}).items():

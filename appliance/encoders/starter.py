@@ -1,8 +1,9 @@
 """The starter pack ``appliance quickstart`` imports: the real MiniLM as the (semantic)
 text anchor, plus tiny random image and audio towers mapped into its space through
 random adapters, labelled non-semantic in their manifests. At first start the quickstart
-then trains a semantic image tower on scikit-learn's handwritten digits into MiniLM
-(``train_starter_towers``) and serves it instead of the random image tower."""
+then trains a semantic image tower on scikit-learn's handwritten digits and, when eSpeak
+NG is installed, a semantic audio tower on spoken digit words it synthesises, into
+MiniLM (``train_starter_towers``), and serves them instead of the random towers."""
 
 from __future__ import annotations
 
@@ -107,86 +108,143 @@ def digit_pairs(per_class: int | None = None) -> list[Any]:
     return pairs
 
 
-def train_starter_towers(
-    store: ModelStore, *, per_class: int | None = None, epochs: int = 30, progress: bool = False
-) -> SpaceRecord | None:
-    """Train the image tower of the starter space on scikit-learn's digits (public data,
-    not differentially private: there is nobody to protect) into the stored MiniLM anchor
-    and activate it; returns the new space, or None when the tower is already there.
+SPEECH_TOWER = "digits-speech"
 
-    Audio stays the random CLAP tower (labelled non-semantic): no speech corpus ships with
-    a fresh machine."""
+
+def train_starter_towers(
+    store: ModelStore,
+    *,
+    per_class: int | None = None,
+    epochs: int = 30,
+    progress: bool = False,
+    speech_per_digit: int = 0,
+    speech_cache: Path | None = None,
+) -> SpaceRecord | None:
+    """Train the starter space's missing towers into the stored MiniLM anchor and activate
+    them; returns the new space, or None when nothing was trained.
+
+    - image: scikit-learn's digits (public data, not differentially private: there is
+      nobody to protect), ``pixels`` + MLP;
+    - audio (when ``speech_per_digit`` > 0 and eSpeak NG is installed): the ten digit words
+      spoken by the synthesiser in many voices (``appliance/align/speech.py``), cached
+      under ``speech_cache``, ``logmel`` + MLP. Without eSpeak NG the audio slot stays the
+      random CLAP tower, labelled non-semantic."""
     from appliance.align.pipeline import train_from_pairs
     from appliance.align.record import activate
+    from appliance.align.speech import espeak_available
     from appliance.align.trainer import TrainConfig
 
     space = store.space()
     if space is None or space.name != "starter":  # an operator's own pack is left alone
         return None
-    if DIGIT_TOWER in {e.name for e in store.list_models()}:
-        return None
+    present = {e.name for e in store.list_models()}
     config = TrainConfig(kind="mlp", hidden=256, epochs=epochs, batch_size=64, seed=0)
-    train_from_pairs(
-        store,
-        digit_pairs(per_class),
-        name=DIGIT_TOWER,
-        modality="image",
-        features="pixels",
-        config=config,
-        anchor_dir=store.model_dir(space.anchor),
-        held_out=0.1,
-        progress=progress,
-    )
-    activated = activate(store, "image", None, DIGIT_TOWER)
-    save_starter_baseline(store, per_class=per_class)
+    anchor_dir = store.model_dir(space.anchor)
+    activated = None
+    if DIGIT_TOWER not in present:
+        train_from_pairs(
+            store,
+            digit_pairs(per_class),
+            name=DIGIT_TOWER,
+            modality="image",
+            features="pixels",
+            config=config,
+            anchor_dir=anchor_dir,
+            held_out=0.1,
+            progress=progress,
+        )
+        activated = activate(store, "image", None, DIGIT_TOWER)
+        save_starter_baseline(store, per_class=per_class)
+    if SPEECH_TOWER not in present and speech_per_digit > 0 and espeak_available():
+        train_from_pairs(
+            store,
+            speech_digit_pairs(speech_per_digit, speech_cache or speech_cache_dir(store)),
+            name=SPEECH_TOWER,
+            modality="audio",
+            features="logmel",
+            config=config,
+            anchor_dir=anchor_dir,
+            held_out=0.1,
+            progress=progress,
+        )
+        activated = activate(store, "audio", None, SPEECH_TOWER)
+        save_starter_speech_baseline(store, speech_per_digit, speech_cache)
     return activated
 
 
+def speech_digit_pairs(per_digit: int, cache: Path) -> list[Any]:
+    """The synthesised digit words (cached) plus one augmented variation of each."""
+    from appliance.align.speech import speech_pairs, speech_plan, synthesise
+
+    jobs = speech_plan(per_digit)
+    return speech_pairs(synthesise(jobs, cache), jobs, augmented=1)
+
+
 def save_starter_baseline(store: ModelStore, *, per_class: int | None = None) -> None:
-    """The starter space's alignment and drift baseline, as `align audit --probe-pairs`
-    would store it: scores on the tower's held-out digits, drift statistics of all the
-    digits through the served encoders, and two held-out digits per class as probe pairs
-    (public data, so they may be stored)."""
+    """The image part of the starter space's alignment and drift baseline, as `align audit
+    --probe-pairs` would store it: scores on the tower's held-out digits, drift statistics
+    of all the digits through the served encoders, and two held-out digits per class as
+    probe pairs (public data, so they may be stored)."""
+    save_tower_baseline(store, "image", digit_pairs(per_class))
+
+
+def save_starter_speech_baseline(
+    store: ModelStore, per_digit: int, cache: Path | None = None
+) -> None:
+    """The audio part of the starter baseline, from the synthesised digit words (not PHI)."""
+    pairs = speech_digit_pairs(per_digit, cache or speech_cache_dir(store))
+    save_tower_baseline(store, "audio", pairs)
+
+
+def speech_cache_dir(store: ModelStore) -> Path:
+    """Where the quickstart caches the synthesised clips: ``<data dir>/cache/speech``."""
+    return store.models_dir.parent / "cache" / "speech"
+
+
+def save_tower_baseline(store: ModelStore, modality: str, pairs: list[Any]) -> None:
+    """Scores of the served space on the tower's held-out pairs (seed 0, 10 %), drift
+    statistics of every pair's vector, and two held-out pairs per class as probes; merged
+    into the space's baseline (the other modalities' sections are kept)."""
+    import numpy as np
+
     from appliance.align.audit import audit_vectors, headline
-    from appliance.align.baseline import drift_section
+    from appliance.align.baseline import drift_section, merged
     from appliance.align.pipeline import split_held_out
-    from appliance.align.publish import save_baseline
+    from appliance.align.publish import read_baseline, save_baseline
     from appliance.domain.types import Modality
     from appliance.encoders.base import encode_now
     from appliance.encoders.factory import load_space
     from appliance.settings import EncoderSettings
 
     space = load_space(store, EncoderSettings(device="cpu", warmup=False))
-    pairs = digit_pairs(per_class)
     _, held = split_held_out(len(pairs), 0.1, 0)  # the tower's own held-out split (seed 0)
     held_pairs = [pairs[i] for i in held]
-    image, text = space.encoders[Modality.IMAGE], space.encoders[Modality.TEXT]
+    items, text = space.encoders[Modality(modality)], space.encoders[Modality.TEXT]
 
     def embed(encoder: Any, inputs: list[Any]) -> Any:
-        import numpy as np
-
         return np.vstack(
             [encode_now(encoder, inputs[i : i + 64]) for i in range(0, len(inputs), 64)]
         )
 
-    held_images = embed(image, [p.payload for p in held_pairs])
+    held_items = embed(items, [p.payload for p in held_pairs])
     held_texts = embed(text, [p.text for p in held_pairs])
-    report = audit_vectors("image", held_images, held_texts, [p.key for p in held_pairs])
-    probes = [p for d in range(10) for p in [q for q in held_pairs if q.label == str(d)][:2]]
+    report = audit_vectors(modality, held_items, held_texts, [p.key for p in held_pairs])
+    labels = sorted({p.label for p in held_pairs})
+    probes = [p for d in labels for p in [q for q in held_pairs if q.label == d][:2]]
     keep = [held_pairs.index(p) for p in probes]
     stats, stored = drift_section(
-        "image",
-        embed(image, [p.payload for p in pairs]),
+        modality,
+        embed(items, [p.payload for p in pairs]),
         window=256,
         probes=probes,
-        probe_vectors=(held_images[keep], held_texts[keep]),
+        probe_vectors=(held_items[keep], held_texts[keep]),
     )
     record = {
         "subject": space.name,
-        "modality": "image",
+        "modality": modality,
         "pairs": len(held_pairs),
         "scores": headline(report),
-        "drift": {"image": stats},
-        "probes": {"image": stored} if stored else {},
+        "drift": {modality: stats},
+        "probes": {modality: stored} if stored else {},
     }
-    save_baseline(store, space.name, record)
+    save_baseline(store, space.name, merged(read_baseline(store, space.name), record))

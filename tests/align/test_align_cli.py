@@ -128,7 +128,12 @@ def test_train_activate_audit_and_show(
     adapter = next(m for m in record["models"] if m["name"] == "clap-trained")
     assert adapter["content_hash"] == trained["content_hash"]
     assert adapter["privacy"]["epsilon_spent"] == trained["provenance"]["privacy"]["epsilon_spent"]
-    assert record["encoders"]["audio"] == {"model": "clap", "adapter": "clap-trained"}
+    assert record["encoders"]["audio"] == {
+        "model": "clap",
+        "adapter": "clap-trained",
+        "semantic": False,  # a trained adapter over the random test CLAP
+        "trained": True,
+    }
     assert record["alignment_baseline"]["scores"] == audit["scores"]
     assert record["alignment_baseline"]["drift"]["audio"]["count"] == 24
     assert record["alignment_baseline"]["probes"]["audio"]["pairs"] == 24  # a count, no media
@@ -196,7 +201,12 @@ def test_a_from_scratch_tower_serves_alone_never_under_a_model(
     )
     assert code == 0, err
     code, out, err = run_appliance(capsys, "--data-dir", data, "space", "show", "--json")
-    assert json.loads(out)["encoders"]["audio"] == {"model": "scratch", "adapter": None}
+    assert json.loads(out)["encoders"]["audio"] == {
+        "model": "scratch",
+        "adapter": None,
+        "semantic": True,
+        "trained": True,
+    }
     argv = ["--data-dir", data, "align", "audit", "--pairs", str(manifest), "--modality"]
     code, out, err = run_appliance(capsys, *argv, "audio", "--adapter", "scratch", "--json")
     assert code == 0, err
