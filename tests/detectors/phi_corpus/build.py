@@ -5,7 +5,8 @@ i2b2-style samples: ``python tests/detectors/phi_corpus/build.py [PHILTER_DATA_D
 ``test.jsonl`` (held out: report on it, never tune to it); ``test2_*.txt`` become
 ``test2.jsonl``, a second held-out batch written before the second round of rules;
 ``test3_*.txt`` become ``test3.jsonl``, a third held-out batch written and committed before
-the third round; ``dev3_*`` and ``dev4_*`` tuning batches are appended to ``dev.jsonl``. The
+the third round; ``test4_*.txt`` become ``test4.jsonl``, a fifth held-out batch by a
+fresh author, written and committed before the fourth round; ``dev3_*`` and ``dev4_*`` tuning batches are appended to ``dev.jsonl``. The
 i2b2 samples (BSD-3-Clause, see docs/phi-detection.md) become
 ``i2b2_sample.jsonl`` when their folder is given.
 """
@@ -142,6 +143,20 @@ def main() -> None:
                 "test3_reports.txt",
                 "test3_mixed.txt",
                 "test3_phi_free.txt",
+            )
+            for d in parse_markup(HERE / name)
+        ],
+    )
+    write(
+        HERE / "test4.jsonl",
+        [
+            d
+            for name in (
+                "test4_caps.txt",
+                "test4_lower.txt",
+                "test4_mixed.txt",
+                "test4_more.txt",
+                "test4_phi_free.txt",
             )
             for d in parse_markup(HERE / name)
         ],
