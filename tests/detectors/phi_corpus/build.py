@@ -120,6 +120,8 @@ def main() -> None:
             "dev4_phi_free.txt",
             "dev5_notes.txt",
             "dev6_notes.txt",
+            "dev7_notes.txt",
+            "dev7_phi_free.txt",
         )
         for d in parse_markup(HERE / name)
     ]
