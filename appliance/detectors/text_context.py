@@ -26,6 +26,7 @@ from appliance.detectors.text_vocabulary import (
     LABELS,
     MOTION,
     MOVED,
+    NICKNAMES,
     RELATIONS,
     RESIDENT,
     ROLES,
@@ -63,6 +64,9 @@ class _Scan(PlaceRules):
             return False
         if cand.low in self.lex.first or self.lexical_name(cand):
             return True
+        if cand.low in NICKNAMES:  # "son art", "WIFE PEG" (not "peg tube")
+            after = self.text[cand.end : cand.end + 8].lower().lstrip(" \t")
+            return not after.startswith(("tube", "site", "placed", "placement"))
         if not (self.unknown(cand) and self.name_shaped(cand) and len(cand.low) >= 3):
             return False
         if self.lex.misspelt(cand.low):
@@ -131,7 +135,8 @@ class _Scan(PlaceRules):
                     j += 1
                 elif nxt.low == "in" and j + 2 < n and tokens[j + 1].low == "law":
                     j += 2
-                if self.follows(j - 1, allow=",:(-") and self._relation_name(tokens[j]):
+                # "husband \"gus\"": a quoted name
+                if self.follows(j - 1, allow=",:(-\"") and self._relation_name(tokens[j]):
                     last = self.extend(j, j)
                     yield self.span(FindingKind.PERSON_NAME, j, last, 0.85, "relation")
                     # "... and finbar": a second name joined to the first

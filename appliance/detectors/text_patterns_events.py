@@ -1,0 +1,57 @@
+"""Dates of clinical events: a month/day after ``s/p`` and a procedure (``s/p ex lap
+12-9``, ``S/P CABG X3 9/7``) or after an event word (``extubated 5/22``, ``procedure
+7-22``, ``mvc 10/30``), in slash or dash form and any letter case.
+
+A bare month/day of fraction shape is read as a fraction or a strength elsewhere; after
+an event the same shape is a date, unless a unit or a setting follows (``s/p 1-2 l ns``,
+``arrest 5-10 min``) or the pair is a small fraction (``1/2``, ``3/4``, ``4/5``).
+"""
+
+from __future__ import annotations
+
+import re
+
+from appliance.detectors.text_regex import NOT_DATE_AFTER, TextPattern, c, month_day
+from appliance.domain.findings import FindingKind as K
+
+_EVENTS = (
+    "procedure|surgery|op|extubated|intubated|reintubated|extubation|intubation|cabg|cath"
+    "|egd|ercp|mri|echo|colonoscopy|bronch|bronchoscopy|arrest|mvc|fall|fell|cva|stemi"
+    "|nstemi|tips|crani|craniotomy|whipple|pci|ptca|stent|stented|thoracentesis|tap|peg"
+    "|trach|tracheostomy|paracentesis|biopsy|bx|ex lap|laparotomy|amputation|orif|thr|tkr"
+    "|lobectomy|repair|resection|transplant|ablation|cardioversion|dccv|pacer|icd|aicd"
+)
+_NOT_EVENT_DATE_AFTER = re.compile(
+    r"(?i:^\s*(?:min|mins|minutes?|secs?|seconds?|times|beats|bpm|mm ?hg|cc|l\b|liters?"
+    r"|mcg|meq|kg|lbs?|ft|feet|stairs|steps|levels?|vessels?|grafts?|stents?))"
+)
+
+
+def event_month_day(text: str, start: int, end: int) -> bool:
+    """A month/day after an event: not a small fraction, no unit or setting after it."""
+    if not month_day(text, start, end):
+        return False
+    parts = re.split(r"\D", text[start:end])
+    month, day = int(parts[0]), int(parts[1])
+    if not 1 <= day <= 31:
+        return False
+    padded = parts[1].startswith("0")
+    if len(parts) == 2 and not padded and (month < day <= 4 or month == day <= 2):
+        return False  # 1/2, 3/4, 1-2: a fraction or a range
+    after = text[end : end + 12]
+    return not (NOT_DATE_AFTER.match(after) or _NOT_EVENT_DATE_AFTER.match(after))
+
+
+EVENT_DATES: tuple[TextPattern, ...] = (
+    TextPattern(
+        "date_after_event",
+        K.DATE,
+        c(
+            r"(?i:(?:\bs/p|\bstatus post)(?:[ \t]+[a-z][\w'\-]{0,19}){0,3}[ \t]+(?:on[ \t]+)?"
+            rf"|\b(?:{_EVENTS})[ \t]*:?[ \t]+(?:on[ \t]+)?)"
+            r"(?P<v>(?:0?[1-9]|1[0-2])[/\-]\d{1,2}(?:[/\-](?:\d{4}|\d{2}))?)\b(?![/\-.]\d)"
+        ),
+        0.65,
+        event_month_day,
+    ),
+)
