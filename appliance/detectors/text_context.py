@@ -39,6 +39,7 @@ from appliance.domain.findings import FindingKind
 
 __all__ = ["ContextScanner", "Span"]
 
+_AMBULANCE = frozenset({"ambulance", "amb", "ems", "rescue", "medflight"})
 _LOWER_CREDENTIALS = frozenset({"rn", "md", "np", "lpn", "cna", "msw", "lcsw"})
 
 
@@ -64,14 +65,19 @@ class _Scan(PlaceRules):
             return False
         if cand.low in self.lex.first or self.lexical_name(cand):
             return True
-        if cand.low in NICKNAMES:  # "son art", "WIFE PEG" (not "peg tube")
-            after = self.text[cand.end : cand.end + 8].lower().lstrip(" \t")
-            return not after.startswith(("tube", "site", "placed", "placement"))
+        if cand.low in NICKNAMES:  # "son art from", "WIFE PEG CALLED", "dtr art."
+            after = self.text[cand.end : cand.end + 16].lstrip(" \t")
+            word = after.split(maxsplit=1)[0].lower().strip(".,;:") if after else ""
+            return not after or not after[0].isalpha() or word in STOP  # "wife art teacher"
         if not (self.unknown(cand) and self.name_shaped(cand) and len(cand.low) >= 3):
             return False
         if self.lex.misspelt(cand.low):
             return False  # "wife vistied", "son aksed"
         return not self.mixed or self.titled(cand) or cand.text.isupper()
+
+    def _hyphen_name(self, word: str) -> bool:
+        """The part after ``wife-``: a listed first name or nickname, not a word."""
+        return (word in self.lex.first or word in NICKNAMES) and not self.lex.is_vocabulary(word)
 
     def _after_report(self, i: int) -> bool:
         """Token ``i`` (``to``/``from``) follows ``report`` (``report given to``, ``REPORT
@@ -136,7 +142,7 @@ class _Scan(PlaceRules):
                 elif nxt.low == "in" and j + 2 < n and tokens[j + 1].low == "law":
                     j += 2
                 # "husband \"gus\"": a quoted name
-                if self.follows(j - 1, allow=",:(-\"") and self._relation_name(tokens[j]):
+                if self.follows(j - 1, allow=',:(-"') and self._relation_name(tokens[j]):
                     last = self.extend(j, j)
                     yield self.span(FindingKind.PERSON_NAME, j, last, 0.85, "relation")
                     # "... and finbar": a second name joined to the first
@@ -152,6 +158,12 @@ class _Scan(PlaceRules):
                         yield self.span(FindingKind.PERSON_NAME, j, last, 0.8, "relation")
                     i = last + 1
                     continue
+            # relation and first name joined by a hyphen: "wife-lorna", "DTR-GWEN"
+            head, _, tail = t.low.partition("-")
+            if tail and head in RELATIONS and "-" not in tail and self._hyphen_name(tail):
+                yield Span(FindingKind.PERSON_NAME, t.end - len(tail), t.end, 0.8, "relation")
+                i += 1
+                continue
             # a listed facility, health system or region: "mgh", "AT KINDRED", "cape cod"
             known = self._known_facility(i)
             if known is not None:
@@ -183,6 +195,13 @@ class _Scan(PlaceRules):
                     )
                     yield self.span(FindingKind.ADDRESS, first, end, 0.8, "facility")
                     i = end + 1
+                    continue
+            # an ambulance service after "by": "BROUGHT IN BY CATARACT AMBULANCE"
+            if t.low == "by" and nxt is not None and self.follows(i, allow=""):
+                last = self._named_facility(i + 1)
+                if last is not None and tokens[last].low in _AMBULANCE:
+                    yield self.span(FindingKind.ADDRESS, i + 1, last, 0.75, "place")
+                    i = last + 1
                     continue
             # motion word + known place: "from milford", "lives in Quincy"
             resident_of = t.low == "of" and i > 0 and tokens[i - 1].low in RESIDENT

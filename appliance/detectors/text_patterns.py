@@ -304,7 +304,7 @@ _PATTERNS: tuple[TextPattern, ...] = (
         c(
             r"(?i:(?:\b(?:phone|ph|tel|telephone|cell|mobile|home|work|number|call|reach(?:ed)?"
             r"|contact)\b\.?|\#)\s*(?:\#|is|at|:)?\s*(?:is|at|:)?\s*)"
-            r"(?P<v>\d{3}[\-.]\d{4})(?![\w\-/]|\.\d)"
+            r"(?P<v>\d{3}[\-.]\d{4}|[2-9]\d{9})(?![\w\-/]|\.\d)"
         ),
         0.6,
     ),

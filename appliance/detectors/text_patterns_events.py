@@ -1,6 +1,6 @@
 """Dates of clinical events: a month/day after ``s/p`` and a procedure (``s/p ex lap
 12-9``, ``S/P CABG X3 9/7``) or after an event word (``extubated 5/22``, ``procedure
-7-22``, ``mvc 10/30``), in slash or dash form and any letter case.
+7-22``, ``mvc 10/30``) or a weekday (``Mon 3/4``), in slash or dash form and any letter case.
 
 A bare month/day of fraction shape is read as a fraction or a strength elsewhere; after
 an event the same shape is a date, unless a unit or a setting follows (``s/p 1-2 l ns``,
@@ -20,10 +20,18 @@ _EVENTS = (
     "|nstemi|tips|crani|craniotomy|whipple|pci|ptca|stent|stented|thoracentesis|tap|peg"
     "|trach|tracheostomy|paracentesis|biopsy|bx|ex lap|laparotomy|amputation|orif|thr|tkr"
     "|lobectomy|repair|resection|transplant|ablation|cardioversion|dccv|pacer|icd|aicd"
+    # weekdays ("Admitted Mon 3/4"; not "sat", "sun")
+    "|mon|monday|tue|tues|tuesday|wed|wednesday|thu|thur|thurs|thursday|fri|friday"
+    "|saturday|sunday"
 )
 _NOT_EVENT_DATE_AFTER = re.compile(
     r"(?i:^\s*(?:min|mins|minutes?|secs?|seconds?|times|beats|bpm|mm ?hg|cc|l\b|liters?"
     r"|mcg|meq|kg|lbs?|ft|feet|stairs|steps|levels?|vessels?|grafts?|stents?))"
+)
+
+_WEEKDAY_BEFORE = re.compile(
+    r"(?i:\b(?:mon|tues?|wed|thu|thurs?|fri)(?:day|nesday|rsday|urday)?\.?,?[ \t]+$"
+    r"|\b(?:satur|sun)day,?[ \t]+$)"
 )
 
 
@@ -36,7 +44,8 @@ def event_month_day(text: str, start: int, end: int) -> bool:
     if not 1 <= day <= 31:
         return False
     padded = parts[1].startswith("0")
-    if len(parts) == 2 and not padded and (month < day <= 4 or month == day <= 2):
+    weekday = _WEEKDAY_BEFORE.search(text[max(0, start - 12) : start])
+    if len(parts) == 2 and not (padded or weekday) and (month < day <= 4 or month == day <= 2):
         return False  # 1/2, 3/4, 1-2: a fraction or a range
     after = text[end : end + 12]
     return not (NOT_DATE_AFTER.match(after) or _NOT_EVENT_DATE_AFTER.match(after))
