@@ -1,13 +1,14 @@
 """Rebuild the JSON-lines corpus files from the hand-written markup and philter-lite's
 i2b2-style samples: ``python tests/detectors/phi_corpus/build.py [PHILTER_DATA_DIR]``.
+
 ``notes*.txt`` and ``phi_free*.txt`` alternate into ``dev.jsonl`` (tuning) and
 ``test.jsonl`` (held out: report on it, never tune to it); ``test2_*.txt`` become
 ``test2.jsonl``, a second held-out batch written before the second round of rules;
 ``test3_*.txt`` become ``test3.jsonl``, a third held-out batch written and committed before
 the third round; ``test4_*.txt`` become ``test4.jsonl``, a fifth held-out batch by a fresh
-author, written and committed before the fourth round; ``dev3_*`` and ``dev4_*`` tuning
-batches are appended to ``dev.jsonl``. The i2b2 samples (BSD-3-Clause, see docs/phi-
-detection.md) become ``i2b2_sample.jsonl`` when their folder is given.
+author, written and committed before the fourth round; tuning batches
+``dev3_*`` to ``dev7_*`` are appended to ``dev.jsonl``. The i2b2 samples (BSD-3-Clause, see
+docs/phi-detection.md) become ``i2b2_sample.jsonl`` when their folder is given.
 """
 
 from __future__ import annotations
