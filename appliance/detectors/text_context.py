@@ -75,10 +75,6 @@ class _Scan(PlaceRules):
             return False  # "wife vistied", "son aksed"
         return not self.mixed or self.titled(cand) or cand.text.isupper()
 
-    def _hyphen_name(self, word: str) -> bool:
-        """The part after ``wife-``: a listed first name or nickname, not a word."""
-        return (word in self.lex.first or word in NICKNAMES) and not self.lex.is_vocabulary(word)
-
     def _after_report(self, i: int) -> bool:
         """Token ``i`` (``to``/``from``) follows ``report`` (``report given to``, ``REPORT
         CALLED TO``, ``report from``): a nurse's name comes next."""
@@ -131,6 +127,10 @@ class _Scan(PlaceRules):
             if t.low in TITLES and nxt is not None and self._title_name(i):
                 last = self.extend(i + 1, i + 1)
                 yield self.span(FindingKind.PERSON_NAME, i + 1, last, 0.9, "title")
+                # a second surname after a slash: "DRS MARCHETTI/OYELARAN"
+                if last + 1 < n and self.gap(last) == "/" and self.name_part(tokens[last + 1]):
+                    last += 1
+                    yield self.span(FindingKind.PERSON_NAME, last, last, 0.8, "title")
                 i = last + 1
                 continue
             # relation + first name: "daughter kathy", "WIFE MARTHA", "son, Michael",
@@ -160,7 +160,7 @@ class _Scan(PlaceRules):
                     continue
             # relation and first name joined by a hyphen: "wife-lorna", "DTR-GWEN"
             head, _, tail = t.low.partition("-")
-            if tail and head in RELATIONS and "-" not in tail and self._hyphen_name(tail):
+            if tail and head in RELATIONS and "-" not in tail and self.hyphen_name(tail):
                 yield Span(FindingKind.PERSON_NAME, t.end - len(tail), t.end, 0.8, "relation")
                 i += 1
                 continue
@@ -353,8 +353,11 @@ class _Scan(PlaceRules):
                 yield self.span(FindingKind.PERSON_NAME, first, i, 0.8, "credential")
                 i += 2
                 continue
-            # a lexicon name with no context: "KATHY", "michael"
-            if (self.lexical_name(t) or self.shaped_name(i)) and not self.eponym(i):
+            # a lexicon name with no context: "KATHY", "michael"; a short one after a
+            # contact verb: "called jen", "SPOKE WITH DEB", "per liz rn"
+            if (
+                self.lexical_name(t) or self.shaped_name(i) or self.contacted(i)
+            ) and not self.eponym(i):
                 last = self.extend(i, i)
                 if last + 1 < n and tokens[last + 1].low in FACILITY and self.joined(last):
                     yield self.span(FindingKind.ADDRESS, i, last + 1, 0.8, "facility")

@@ -2,6 +2,9 @@
 12-9``, ``S/P CABG X3 9/7``) or after an event word (``extubated 5/22``, ``procedure
 7-22``, ``mvc 10/30``) or a weekday (``Mon 3/4``), in slash or dash form and any letter case.
 
+Also a month/day before a clock time (``labs sent 4/5 @ 0400``) and two days of one month
+(``4/5-4/7``).
+
 A bare month/day of fraction shape is read as a fraction or a strength elsewhere; after
 an event the same shape is a date, unless a unit or a setting follows (``s/p 1-2 l ns``,
 ``arrest 5-10 min``) or the pair is a small fraction (``1/2``, ``3/4``, ``4/5``).
@@ -11,7 +14,14 @@ from __future__ import annotations
 
 import re
 
-from appliance.detectors.text_regex import NOT_DATE_AFTER, TextPattern, c, month_day
+from appliance.detectors.text_regex import (
+    NOT_DATE_AFTER,
+    NOT_DATE_BEFORE,
+    NOT_DATE_CONTEXT,
+    TextPattern,
+    c,
+    month_day,
+)
 from appliance.domain.findings import FindingKind as K
 
 _EVENTS = (
@@ -51,6 +61,25 @@ def event_month_day(text: str, start: int, end: int) -> bool:
     return not (NOT_DATE_AFTER.match(after) or _NOT_EVENT_DATE_AFTER.match(after))
 
 
+def timed_month_day(text: str, start: int, end: int) -> bool:
+    """A month/day before a clock time (``labs sent 4/5 @ 0400``), not a score or a
+    setting (``pain 4/10 at 0400``, ``psv 10/5 at 2200``)."""
+    if not month_day(text, start, end) or text[start:end].endswith("/10"):
+        return False
+    before = text[max(0, start - 40) : start]
+    return not (NOT_DATE_BEFORE.search(before[-24:]) or NOT_DATE_CONTEXT.search(before))
+
+
+def same_month_range(text: str, start: int, end: int) -> bool:
+    """Two days of one month (``4/5-4/7``): the second day later, no setting before."""
+    first, second = re.split(r"\s*(?:-|to|thru|through)\s*", text[start:end].lower())
+    (m1, d1), (m2, d2) = (map(int, first.split("/")), map(int, second.split("/")))
+    before = text[max(0, start - 24) : start]
+    if m1 != m2 or not d1 < d2 <= 31 or (m1 == 1 and d2 <= 4):  # "1/2-1/3 of tray"
+        return False
+    return not (NOT_DATE_BEFORE.search(before) or NOT_DATE_AFTER.match(text[end : end + 12]))
+
+
 EVENT_DATES: tuple[TextPattern, ...] = (
     TextPattern(
         "date_after_event",
@@ -62,5 +91,26 @@ EVENT_DATES: tuple[TextPattern, ...] = (
         ),
         0.65,
         event_month_day,
+    ),
+    TextPattern(
+        "date_before_time",
+        K.DATE,
+        c(
+            r"(?<![\w/.\-+=:])(?P<v>(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01]))"
+            r"[ \t]{0,2}(?:@|at)[ \t]{0,2}(?:[01]\d|2[0-3])[0-5]\d\b"
+        ),
+        0.6,
+        timed_month_day,
+    ),
+    TextPattern(
+        "date_same_month_range",
+        K.DATE,
+        c(
+            r"(?<![\w/.\-+=:])(?P<v>(?P<m>0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])"
+            r"[ \t]{0,2}(?i:-|to|thru|through)[ \t]{0,2}(?P=m)/(?:0?[1-9]|[12]\d|3[01]))"
+            r"(?![\w/]|\.\d)"
+        ),
+        0.6,
+        same_month_range,
     ),
 )

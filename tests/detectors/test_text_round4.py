@@ -108,3 +108,44 @@ def test_ambulance_service_after_by(text_detector: TextDetector, style: str) -> 
     """A named ambulance service after 'brought in by' is a place."""
     sentence = "Brought in by Cataract Ambulance after a fall."
     _finds(text_detector, sentence, "Cataract Ambulance", "address", style)
+
+
+@pytest.mark.parametrize("style", STYLE)
+@pytest.mark.parametrize(
+    ("sentence", "value"),
+    [("Called Jen in admitting for a bed.", "Jen"), ("Spoke with Deb re plan.", "Deb")],
+)
+def test_short_first_name_after_contact_verb(
+    text_detector: TextDetector, sentence: str, value: str, style: str
+) -> None:
+    """A three-letter first name after 'called', 'per' or 'spoke with' is a name."""
+    _finds(text_detector, sentence, value, "person_name", style)
+
+
+@pytest.mark.parametrize("style", STYLE)
+def test_second_surname_after_slash(text_detector: TextDetector, style: str) -> None:
+    """A second surname after a slash ('Drs Marchetti/Oyelaran') is a name."""
+    sentence = "Drs Marchetti/Oyelaran in to see pt."
+    _finds(text_detector, sentence, "Oyelaran", "person_name", style)
+
+
+@pytest.mark.parametrize("style", STYLE)
+@pytest.mark.parametrize(
+    ("sentence", "value"),
+    [("Labs sent 4/5 @ 0400, pending.", "4/5"), ("Was at an osh 4/5-4/7 for same.", "4/7")],
+)
+def test_month_day_before_a_time_or_in_a_month_range(
+    text_detector: TextDetector, sentence: str, value: str, style: str
+) -> None:
+    """A month/day before a clock time, or two days of one month, is a date."""
+    _finds(text_detector, sentence, value, "date", style)
+
+
+@pytest.mark.parametrize("style", STYLE)
+def test_scores_settings_and_contacts_stay_text(text_detector: TextDetector, style: str) -> None:
+    """Scores and settings before times, fraction ranges and contact verbs stay text."""
+    sentence = (
+        "Pain 4/10 @ 0400, psv 10/5 at 2200, strength 4/5 at 0800, ate 1/2-1/3 of tray,"
+        " peep 5/5 @ 1200. Md/team aware. Called back by lab. Spoke with pt. Per protocol."
+    )
+    assert found_in(text_detector, sentence, style) == []

@@ -122,6 +122,7 @@ def main() -> None:
             "dev6_notes.txt",
             "dev7_notes.txt",
             "dev7_phi_free.txt",
+            "dev7b_notes.txt",
         )
         for d in parse_markup(HERE / name)
     ]
