@@ -354,7 +354,7 @@ class _Scan(PlaceRules):
                 i += 2
                 continue
             # a lexicon name with no context: "KATHY", "michael"; a short one after a
-            # contact verb: "called jen", "SPOKE WITH DEB", "per liz rn"
+            # contact verb: "called jen", "SPOKE WITH LIZ", "per liz rn"
             if (
                 self.lexical_name(t) or self.shaped_name(i) or self.contacted(i)
             ) and not self.eponym(i):

@@ -171,11 +171,11 @@ class TokenView:
 
     def contacted(self, i: int) -> bool:
         """Token ``i`` is a three-letter first name in no vocabulary right after a verb
-        of contact: ``called jen``, ``SPOKE WITH DEB``, ``per liz``."""
+        of contact: ``called jen``, ``SPOKE WITH LIZ``, ``per liz``."""
         t = self.tokens[i]
         if i == 0 or len(t.low) != 3 or not self.name_shaped(t) or not self.follows(i - 1, ""):
             return False
-        if t.low not in self.lex.first or self.lex.is_common(t.low):
+        if t.low not in self.lex.first or self.lex.is_english(t.low):
             return False
         before = self.tokens[i - 1].low
         if before in {"with", "to"}:

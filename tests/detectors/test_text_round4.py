@@ -113,7 +113,7 @@ def test_ambulance_service_after_by(text_detector: TextDetector, style: str) -> 
 @pytest.mark.parametrize("style", STYLE)
 @pytest.mark.parametrize(
     ("sentence", "value"),
-    [("Called Jen in admitting for a bed.", "Jen"), ("Spoke with Deb re plan.", "Deb")],
+    [("Called Jen in admitting for a bed.", "Jen"), ("Spoke with Liz re plan.", "Liz")],
 )
 def test_short_first_name_after_contact_verb(
     text_detector: TextDetector, sentence: str, value: str, style: str
