@@ -34,6 +34,11 @@ _EVENTS = (
     "|mon|monday|tue|tues|tuesday|wed|wednesday|thu|thur|thurs|thursday|fri|friday"
     "|saturday|sunday"
 )
+# The value is matched first (digits are rare) and the event looked for before it.
+_EVENT_BEFORE = re.compile(
+    r"(?i:(?:\bs/p|\bstatus post)(?:[ \t]+[a-z][\w'\-]{0,19}){0,3}[ \t]+(?:on[ \t]+)?$"
+    rf"|\b(?:{_EVENTS})[ \t]*:?[ \t]+(?:on[ \t]+)?$)"
+)
 _NOT_EVENT_DATE_AFTER = re.compile(
     r"(?i:^\s*(?:min|mins|minutes?|secs?|seconds?|times|beats|bpm|mm ?hg|cc|l\b|liters?"
     r"|mcg|meq|kg|lbs?|ft|feet|stairs|steps|levels?|vessels?|grafts?|stents?))"
@@ -47,7 +52,9 @@ _WEEKDAY_BEFORE = re.compile(
 
 def event_month_day(text: str, start: int, end: int) -> bool:
     """A month/day after an event: not a small fraction, no unit or setting after it."""
-    if not month_day(text, start, end):
+    if not month_day(text, start, end) or not _EVENT_BEFORE.search(
+        text[max(0, start - 72) : start]
+    ):
         return False
     parts = re.split(r"\D", text[start:end])
     month, day = int(parts[0]), int(parts[1])
@@ -85,9 +92,8 @@ EVENT_DATES: tuple[TextPattern, ...] = (
         "date_after_event",
         K.DATE,
         c(
-            r"(?i:(?:\bs/p|\bstatus post)(?:[ \t]+[a-z][\w'\-]{0,19}){0,3}[ \t]+(?:on[ \t]+)?"
-            rf"|\b(?:{_EVENTS})[ \t]*:?[ \t]+(?:on[ \t]+)?)"
-            r"(?P<v>(?:0?[1-9]|1[0-2])[/\-]\d{1,2}(?:[/\-](?:\d{4}|\d{2}))?)\b(?![/\-.]\d)"
+            r"(?<![\w/.\-+=:])(?P<v>(?:0?[1-9]|1[0-2])[/\-]\d{1,2}(?:[/\-](?:\d{4}|\d{2}))?)"
+            r"\b(?![/\-.]\d)"
         ),
         0.65,
         event_month_day,
