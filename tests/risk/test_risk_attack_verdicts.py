@@ -12,6 +12,7 @@ import pytest
 
 from appliance.encoders.testpack import write_test_pack
 from appliance.policy.loader import default_policies_dir, load_policy_set
+from appliance.risk.notes import canary_notes
 from appliance.services.risk_gate import BLOCKED_CODE, RiskGate, VerdictStore
 from tests.conftest import run_appliance
 from tests.risk.test_risk_attacks_cli import _one_thread, _png, _trail  # noqa: F401
@@ -36,14 +37,16 @@ def _inversion(capsys: pytest.CaptureFixture[str], data: str, *extra: str) -> di
         "--public", "40", "--notes", "12", "--epochs", "2", "--json", *extra,
     )  # fmt: skip
     assert code == 0, err
+    assert "decoder" in err and "defences" in err  # progress bars on stderr
     return dict(json.loads(out))
 
 
 def test_failed_canary_verdict_blocks_names_in_text_until_a_passing_one(
     isolated_cli: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A failing canary verdict of `risk inversion` refuses text with names/MRNs at the gate;
-    a run under a loose limit re-opens it; both verdicts are signed; the report is written."""
+    """`risk inversion` sweeps every text defence; its failing canary verdict refuses text with
+    names/MRNs at the gate, a run under a loose limit re-opens it; verdicts and figures (never
+    a canary) are signed; the report is self-contained."""
     data = str(tmp_path / "data")
     assert run_appliance(capsys, "--data-dir", data, "init")[0] == 0
     write_test_pack(tmp_path / "pack")
@@ -57,6 +60,12 @@ def test_failed_canary_verdict_blocks_names_in_text_until_a_passing_one(
     assert gate.check("text", ["hipaa.names"]) is None  # on_fail: open before any run
 
     failed = _inversion(capsys, data, "--policies", str(strict), "--report", str(tmp_path / "r"))
+    levels = {(r["defence"], r["level"]) for r in failed["rows"]}
+    assert ("keyed_noise", "sigma=0.02 (shipped)") in levels
+    assert {"none", "pca", "int8", "binary", "rotation"} <= {d for d, _ in levels}
+    for row in failed["rows"]:
+        assert 0.0 <= row["f1"] <= 1.0 and 0.0 <= row["name_closed_top1"] <= 1.0
+        assert 0.0 <= row["recall@10"] <= 1.0
     [verdict] = failed["verdicts"]
     assert verdict["limit"] == "site.risk.canary_names" and verdict["outcome"] == "fail"
     assert verdict["judged_row"] == "none -" and verdict["value"] > 0.0
@@ -70,11 +79,17 @@ def test_failed_canary_verdict_blocks_names_in_text_until_a_passing_one(
     passed = _inversion(capsys, data, "--policies", str(_loose(tmp_path)))
     assert [v["outcome"] for v in passed["verdicts"]] == ["pass"]
     assert gate.check("text", ["hipaa.names"]) is None
-    entries = [e for e in _trail(capsys, data) if e["action"] == "risk.verdict"]
+    trail = _trail(capsys, data)
+    entries = [e for e in trail if e["action"] == "risk.verdict"]
     assert [(e["outcome"], e["details"]["audited_seq"]) for e in entries] == [
         ("fail", failed["audit_seq"]),
         ("pass", passed["audit_seq"]),
     ]
+    audited = [e for e in trail if e["action"] == "risk.inversion_audited"]
+    assert [e["seq"] for e in audited] == [failed["audit_seq"], passed["audit_seq"]]
+    trail_text = json.dumps(trail)  # figures only: never a canary name or MRN
+    for note in canary_notes(12, seed=0):
+        assert note.name not in trail_text and note.mrn not in trail_text
 
 
 def _policies_with_max(tmp_path: Path, maximum: float) -> Path:
