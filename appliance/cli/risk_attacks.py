@@ -90,7 +90,8 @@ def _record(
 def _print_verdicts(result: dict[str, Any]) -> None:
     for v in result["verdicts"]:
         click.echo(
-            f"{v['limit']}: {v['outcome'].upper()} ({v['metric']} {v['value']} <= {v['max']} "
+            f"{v['limit']}: {v['outcome'].upper()} ({v['metric']} {v['value']} "
+            f"{'>' if v['passed'] is False else '<='} {v['max']} "
             f"with {v['defence']}; undefended {v['baseline']}; block {v['block']})"
         )
     click.echo(f"summary signed into the audit trail (seq {result['audit_seq']})")

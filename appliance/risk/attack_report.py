@@ -49,7 +49,7 @@ def inversion_sections(
             )
         _limit_lines(axes, verdicts)
         axes.set_xlabel("utility: neighbour recall@10 of the defended vectors")
-        axes.set_ylabel("attack: canary recovery (worst of names/MRNs, open/closed)")
+        axes.set_ylabel("attack: canary recovery (worst rate)")
         axes.set_xlim(0, 1.02)
         axes.set_ylim(0, 1.02)
         axes.legend(fontsize=8, loc="upper left")
