@@ -211,7 +211,7 @@ def _extra_section(section: Mapping[str, Any]) -> str:
     table = list(section.get("table") or [])
     if table:
         columns = list(dict.fromkeys(k for row in table for k in row))
-        parts.append("<table><tr>" + "".join(f"<th>{esc(str(c))}</th>" for c in columns))
+        parts.append("<table><tr>" + "".join(f"<th>{esc(str(c))}</th>" for c in columns) + "</tr>")
         for row in table:
             cells = "".join(f"<td>{esc(_cell(row.get(c)))}</td>" for c in columns)
             parts.append(f"<tr>{cells}</tr>")
