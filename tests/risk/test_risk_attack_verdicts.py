@@ -138,3 +138,46 @@ def test_membership_verdict_is_recorded_on_the_non_private_row_without_a_dp_adap
     gate = RiskGate(load_policy_set(default_policies_dir()).risk_limits,
                     VerdictStore.in_data_dir(Path(data)))  # fmt: skip
     assert gate.check("image", ["hipaa.full_face_images"]) is None  # block never: report only
+
+
+def _row(defence: str, level: str, name_closed: float, mrn_open: float = 0.0) -> dict:
+    return {
+        "defence": defence,
+        "level": level,
+        "name_recovered": 0.0,
+        "name_closed_top1": name_closed,
+        "mrn_recovered": mrn_open,
+        "mrn_closed_top1": 0.0,
+    }
+
+
+def test_canary_limit_is_judged_on_its_defence_row_with_the_worst_rate() -> None:
+    """A noise limit reads the row of its sigma (`(shipped)` suffix and number format aside),
+    the worst of the four rates; a defence the sweep lacks stays not measured."""
+    from types import MappingProxyType
+
+    from appliance.policy.model import RiskLimit, Source
+    from appliance.risk.policy import judge_inversion
+
+    rows = [
+        _row("none", "-", 0.9),
+        _row("keyed_noise", "sigma=0.02 (shipped)", 0.04, mrn_open=0.06),
+        _row("keyed_noise", "sigma=0.3", 0.01),
+    ]
+
+    def limit(defence: tuple[str, dict] | None) -> RiskLimit:
+        return RiskLimit(
+            id="site.risk.c", title="t", citation="c", categories=("hipaa.names",),
+            modality="text", metric="canary_recovery", maximum=0.05,
+            defence=None if defence is None else (defence[0], MappingProxyType(defence[1])),
+            min_utility_kept=None, block="on_fail", source=Source("site.toml", 1),
+        )  # fmt: skip
+
+    [none] = judge_inversion(rows, [limit(None)])
+    assert (none["value"], none["outcome"], none["judged_row"]) == (0.9, "fail", "none -")
+    [shipped] = judge_inversion(rows, [limit(("gaussian_noise", {"sigma": 0.020}))])
+    assert (shipped["value"], shipped["outcome"], shipped["baseline"]) == (0.06, "fail", 0.9)
+    [strong] = judge_inversion(rows, [limit(("gaussian_noise", {"sigma": 0.3}))])
+    assert (strong["value"], strong["outcome"]) == (0.01, "pass")
+    [other] = judge_inversion(rows, [limit(("pca", {"dims": 16}))])
+    assert other["outcome"] == "not_measured" and other["judged_row"] is None
