@@ -41,13 +41,94 @@ def _text_embedder(ctx: CliContext) -> Any:
     return embed
 
 
-def _record(ctx: CliContext, action: str, details: dict[str, Any]) -> int:
+POLICIES = click.option(
+    "--policies",
+    "policies_dir",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    default=None,
+    help="Policy directory whose [[risk_limits]] are judged (default: the one in force).",
+)
+REPORT = click.option(
+    "--report",
+    "report_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Also write risk-report.html (self-contained, plots embedded), .json and the plot.",
+)
+
+
+def _limits(policies_dir: Path | None) -> tuple[Any, str]:
+    from appliance.policy import PolicyEngine
+
+    engine = PolicyEngine.load(policies_dir)
+    return engine.policy.risk_limits, engine.policy_hash
+
+
+def _record(
+    ctx: CliContext,
+    action: str,
+    details: dict[str, Any],
+    result: dict[str, Any],
+    policy_hash: str,
+) -> None:
+    """The attack's figures-only entry, then one ``risk.verdict`` per measured verdict and
+    the gate's verdict file, exactly as ``risk audit`` records them."""
+    from appliance.cli.risk_run import record_verdicts
     from appliance.domain.types import Actor
 
-    entry = ctx.appliance().audit.append(
-        actor=Actor.operator(), action=action, outcome="ok", details=details
+    app = ctx.appliance()
+    actor = Actor.operator()
+    verdicts = result["verdicts"]
+    details = {**details, "policy_hash": policy_hash}
+    details["verdicts"] = [f"{v['limit']}={v['outcome']}" for v in verdicts]
+    entry = app.audit.append(actor=actor, action=action, outcome="ok", details=details)
+    result["audit_seq"] = int(entry.seq)
+    result["policy_hash"] = policy_hash
+    record_verdicts(app, ctx, actor, result, verdicts, policy_hash)
+
+
+def _print_verdicts(result: dict[str, Any]) -> None:
+    for v in result["verdicts"]:
+        click.echo(
+            f"{v['limit']}: {v['outcome'].upper()} ({v['metric']} {v['value']} "
+            f"{'>' if v['passed'] is False else '<='} {v['max']} "
+            f"with {v['defence']}; undefended {v['baseline']}; block {v['block']})"
+        )
+    click.echo(f"summary signed into the audit trail (seq {result['audit_seq']})")
+
+
+def _report(
+    report_dir: Path | None, title: str, header: str, result: dict[str, Any], sections: Any
+) -> None:
+    if report_dir is None:
+        return
+    from appliance.risk.report import write_attack_report
+
+    explanation = (
+        "Each limit of the site policy this attack measures, judged with the defence it "
+        "requires (docs/risk-audit.md). A failed limit with block on_fail refuses ingestion "
+        "of its categories until a run passes it; never only reports."
     )
-    return int(entry.seq)
+    page = write_attack_report(report_dir, title, header, result, explanation, sections)
+    click.echo(f"report written to {page}", err=True)
+
+
+def _deployed_epsilon(ctx: CliContext, modality: str) -> float | None:
+    """The DP target epsilon of the active space's adapter (or tower) for ``modality``;
+    None when it is not DP-trained or none is active."""
+    from appliance.align.record import deployment_record
+    from appliance.errors import NotFoundError
+    from appliance.models import ModelStore
+
+    try:
+        record = deployment_record(ModelStore(ctx.settings.models_dir), "")
+    except NotFoundError:
+        return None
+    for model in record["models"]:
+        privacy = model.get("privacy") or {}
+        if model["role"] in (f"{modality} adapter", f"{modality} tower") and privacy.get("private"):
+            return float(privacy["epsilon_target"])
+    return None
 
 
 @click.command("inversion")
@@ -56,21 +137,34 @@ def _record(ctx: CliContext, action: str, details: dict[str, Any]) -> int:
 @click.option("--epochs", default=12, show_default=True, help="Decoder training epochs.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
+@POLICIES
+@REPORT
 @pass_context
 def inversion_command(
-    ctx: CliContext, public: int, notes: int, epochs: int, seed: int, as_json: bool
+    ctx: CliContext,
+    public: int,
+    notes: int,
+    epochs: int,
+    seed: int,
+    as_json: bool,
+    policies_dir: Path | None,
+    report_dir: Path | None,
 ) -> None:
     """Train a bag-of-tokens decoder on fabricated public notes (about the people on the
     canaries' roster), embedded by the active text encoder, and measure token F1 and
-    canary name / MRN recovery from synthetic notes under every text defence level."""
+    canary name / MRN recovery from synthetic notes under every text defence level; judge
+    the policy's canary_recovery limits, recorded for the ingest gate."""
     from tqdm import tqdm
 
     from appliance.bench.risk_report import print_inversion
     from appliance.risk import inversion_sweep
+    from appliance.risk.attack_report import inversion_sections
     from appliance.risk.inversion import train_decoder
     from appliance.risk.notes import canary_notes, public_text, roster
+    from appliance.risk.policy import judge_inversion, required_sigmas
 
     ctx.appliance()  # the audit trail must be writable before the attack runs
+    limits, policy_hash = _limits(policies_dir)
     canaries = canary_notes(notes, seed=seed)
     train_texts = public_text(public, seed=seed + 1, candidates=roster(canaries))
     utility_texts = public_text(max(notes, 24), seed=seed + 2)
@@ -90,17 +184,25 @@ def inversion_command(
             (note_v, canaries),
             (utility_v, utility_texts),
             progress=lambda name: (steps.set_postfix_str(name), steps.update()),
+            extra_sigmas=required_sigmas(limits, "text"),
         )
     params = {"public_texts": public, "canary_notes": notes, "epochs": epochs, "seed": seed}
     result: dict[str, Any] = {"params": params, "rows": rows}
-    result["audit_seq"] = _record(
-        ctx, "risk.inversion_audited", {**params, "rows": inversion_sweep.summary(rows)}
+    result["verdicts"] = judge_inversion(rows, [lim for lim in limits if lim.modality == "text"])
+    details = {**params, "rows": inversion_sweep.summary(rows)}
+    _record(ctx, "risk.inversion_audited", details, result, policy_hash)
+    header = (
+        f"{notes} synthetic canary notes attacked; decoder trained {epochs} epochs on "
+        f"{public} fabricated public notes; policy {policy_hash[:16]}; audit trail entry "
+        f"{result['audit_seq']}."
     )
+    sections = inversion_sections(rows, result["verdicts"])
+    _report(report_dir, "Text inversion risk audit", header, result, sections)
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
     print_inversion(rows, click.echo)
-    click.echo(f"summary signed into the audit trail (seq {result['audit_seq']})")
+    _print_verdicts(result)
 
 
 @click.command("membership")
@@ -123,6 +225,8 @@ def inversion_command(
     help="Anchor text model directory (default: MiniLM, as align train).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
+@POLICIES
+@REPORT
 @pass_context
 def membership_command(
     ctx: CliContext,
@@ -135,10 +239,13 @@ def membership_command(
     seed: int,
     anchor: Path | None,
     as_json: bool,
+    policies_dir: Path | None,
+    report_dir: Path | None,
 ) -> None:
     """Loss-threshold and shadow-model membership inference against adapters trained by the
     appliance's trainer on the pairs, without DP and at each --epsilon, next to the bound
-    the epsilon spent allows."""
+    the epsilon spent allows; the policy's membership_auc limits of --modality are judged
+    on the row trained like the deployed adapter (its DP epsilon, or no DP)."""
     import numpy as np
     from tqdm import tqdm
 
@@ -146,9 +253,15 @@ def membership_command(
     from appliance.align.pairs import fingerprint, read_pairs
     from appliance.align.trainer import TrainConfig
     from appliance.bench.risk_report import print_membership
+    from appliance.risk.attack_report import membership_sections
     from appliance.risk.membership import PairSet, membership_attack
+    from appliance.risk.policy import judge_membership
 
     ctx.appliance()
+    limits, policy_hash = _limits(policies_dir)
+    deployed = _deployed_epsilon(ctx, modality)
+    if deployed is not None and deployed not in epsilons:
+        epsilons = (*epsilons, deployed)
     loaded = read_pairs(pairs)
     vocabulary = sorted({p.text for p in loaded})
     name = features or ("logmel" if modality == "audio" else "pixels")
@@ -180,15 +293,26 @@ def membership_command(
         "epochs": epochs,
         "shadows": shadows,
     }
-    result: dict[str, Any] = {"params": params, "rows": rows}
+    result: dict[str, Any] = {"params": params, "rows": rows, "deployed_epsilon": deployed}
+    result["manifest_sha256"] = params["pairs_sha256"]
+    result["verdicts"] = judge_membership(rows, limits, modality, deployed)
     lines = [
         f"epsilon {r['epsilon_target']}: loss AUC {r['loss_threshold']['auc']:.3f} shadow AUC "
         f"{r['shadow']['auc']:.3f} bound AUC {r['bound']['auc']:.3f}"
         for r in rows
     ]
-    result["audit_seq"] = _record(ctx, "risk.membership_audited", {**params, "rows": lines})
+    details = {**params, "deployed_epsilon": deployed, "rows": lines}
+    _record(ctx, "risk.membership_audited", details, result, policy_hash)
+    header = (
+        f"{len(loaded)} {modality} pairs ({name} features, SHA-256 "
+        f"{params['pairs_sha256'][:16]}...); deployed adapter's DP epsilon: "
+        f"{'none' if deployed is None else f'{deployed:g}'}; policy {policy_hash[:16]}; "
+        f"audit trail entry {result['audit_seq']}."
+    )
+    sections = membership_sections(rows, result["verdicts"])
+    _report(report_dir, "Membership inference risk audit", header, result, sections)
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
     print_membership(rows, click.echo)
-    click.echo(f"summary signed into the audit trail (seq {result['audit_seq']})")
+    _print_verdicts(result)

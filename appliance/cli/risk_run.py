@@ -110,7 +110,7 @@ def run_and_record(
     actor = Actor.operator()
     entry = app.audit.append(actor=actor, action="risk.audited", outcome="ok", details=details)
     result["audit_seq"] = entry.seq
-    _record_verdicts(app, ctx, actor, result, verdicts, engine.policy_hash)
+    record_verdicts(app, ctx, actor, result, verdicts, engine.policy_hash)
     if report_dir is not None:
         from appliance.risk.report import write_report
 
@@ -118,7 +118,7 @@ def run_and_record(
     return result
 
 
-def _record_verdicts(
+def record_verdicts(
     app: Any,
     ctx: CliContext,
     actor: Any,
@@ -126,7 +126,9 @@ def _record_verdicts(
     verdicts: list[dict[str, Any]],
     policy_hash: str,
 ) -> None:
-    """Each measured verdict on the trail (``risk.verdict``), then in the gate's store."""
+    """Each measured verdict on the trail (``risk.verdict``, referring to the attack's own
+    entry ``result["audit_seq"]``), then in the gate's store (``risk audit``, ``risk
+    inversion`` and ``risk membership`` alike)."""
     from appliance.risk.policy import audit_details
     from appliance.services.risk_gate import VerdictStore
 
@@ -152,7 +154,7 @@ def _record_verdicts(
                 "audit_seq": entry.seq,
                 "audited_at": now,
                 "policy_hash": policy_hash,
-                "manifest_sha256": result["manifest_sha256"],
+                "manifest_sha256": result.get("manifest_sha256"),
             }
             for v, entry in zip(measured, entries, strict=True)
         }

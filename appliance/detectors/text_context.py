@@ -26,6 +26,7 @@ from appliance.detectors.text_vocabulary import (
     LABELS,
     MOTION,
     MOVED,
+    NICKNAMES,
     RELATIONS,
     RESIDENT,
     ROLES,
@@ -38,6 +39,7 @@ from appliance.domain.findings import FindingKind
 
 __all__ = ["ContextScanner", "Span"]
 
+_AMBULANCE = frozenset({"ambulance", "amb", "ems", "rescue", "medflight"})
 _LOWER_CREDENTIALS = frozenset({"rn", "md", "np", "lpn", "cna", "msw", "lcsw"})
 
 
@@ -63,6 +65,10 @@ class _Scan(PlaceRules):
             return False
         if cand.low in self.lex.first or self.lexical_name(cand):
             return True
+        if cand.low in NICKNAMES:  # "son art from", "WIFE PEG CALLED", "dtr art."
+            after = self.text[cand.end : cand.end + 16].lstrip(" \t")
+            word = after.split(maxsplit=1)[0].lower().strip(".,;:") if after else ""
+            return not after or not after[0].isalpha() or word in STOP  # "wife art teacher"
         if not (self.unknown(cand) and self.name_shaped(cand) and len(cand.low) >= 3):
             return False
         if self.lex.misspelt(cand.low):
@@ -121,6 +127,10 @@ class _Scan(PlaceRules):
             if t.low in TITLES and nxt is not None and self._title_name(i):
                 last = self.extend(i + 1, i + 1)
                 yield self.span(FindingKind.PERSON_NAME, i + 1, last, 0.9, "title")
+                # a second surname after a slash: "DRS MARCHETTI/OYELARAN"
+                if last + 1 < n and self.gap(last) == "/" and self.name_part(tokens[last + 1]):
+                    last += 1
+                    yield self.span(FindingKind.PERSON_NAME, last, last, 0.8, "title")
                 i = last + 1
                 continue
             # relation + first name: "daughter kathy", "WIFE MARTHA", "son, Michael",
@@ -131,7 +141,8 @@ class _Scan(PlaceRules):
                     j += 1
                 elif nxt.low == "in" and j + 2 < n and tokens[j + 1].low == "law":
                     j += 2
-                if self.follows(j - 1, allow=",:(-") and self._relation_name(tokens[j]):
+                # "husband \"gus\"": a quoted name
+                if self.follows(j - 1, allow=',:(-"') and self._relation_name(tokens[j]):
                     last = self.extend(j, j)
                     yield self.span(FindingKind.PERSON_NAME, j, last, 0.85, "relation")
                     # "... and finbar": a second name joined to the first
@@ -147,6 +158,12 @@ class _Scan(PlaceRules):
                         yield self.span(FindingKind.PERSON_NAME, j, last, 0.8, "relation")
                     i = last + 1
                     continue
+            # relation and first name joined by a hyphen: "wife-lorna", "DTR-GWEN"
+            head, _, tail = t.low.partition("-")
+            if tail and head in RELATIONS and "-" not in tail and self.hyphen_name(tail):
+                yield Span(FindingKind.PERSON_NAME, t.end - len(tail), t.end, 0.8, "relation")
+                i += 1
+                continue
             # a listed facility, health system or region: "mgh", "AT KINDRED", "cape cod"
             known = self._known_facility(i)
             if known is not None:
@@ -178,6 +195,13 @@ class _Scan(PlaceRules):
                     )
                     yield self.span(FindingKind.ADDRESS, first, end, 0.8, "facility")
                     i = end + 1
+                    continue
+            # an ambulance service after "by": "BROUGHT IN BY CATARACT AMBULANCE"
+            if t.low == "by" and nxt is not None and self.follows(i, allow=""):
+                last = self._named_facility(i + 1)
+                if last is not None and tokens[last].low in _AMBULANCE:
+                    yield self.span(FindingKind.ADDRESS, i + 1, last, 0.75, "place")
+                    i = last + 1
                     continue
             # motion word + known place: "from milford", "lives in Quincy"
             resident_of = t.low == "of" and i > 0 and tokens[i - 1].low in RESIDENT
@@ -329,8 +353,11 @@ class _Scan(PlaceRules):
                 yield self.span(FindingKind.PERSON_NAME, first, i, 0.8, "credential")
                 i += 2
                 continue
-            # a lexicon name with no context: "KATHY", "michael"
-            if (self.lexical_name(t) or self.shaped_name(i)) and not self.eponym(i):
+            # a lexicon name with no context: "KATHY", "michael"; a short one after a
+            # contact verb: "called jen", "SPOKE WITH LIZ", "per liz rn"
+            if (
+                self.lexical_name(t) or self.shaped_name(i) or self.contacted(i)
+            ) and not self.eponym(i):
                 last = self.extend(i, i)
                 if last + 1 < n and tokens[last + 1].low in FACILITY and self.joined(last):
                     yield self.span(FindingKind.ADDRESS, i, last + 1, 0.8, "facility")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
+from appliance.detectors.text_patterns_events import EVENT_DATES
 from appliance.detectors.text_patterns_ids import IDENTIFIERS
 from appliance.detectors.text_regex import (
     AGE,
@@ -123,6 +124,7 @@ _PATTERNS: tuple[TextPattern, ...] = (
         0.7,
         context_month_day,
     ),
+    *EVENT_DATES,
     TextPattern(
         "date_bare_month_day",
         K.DATE,
@@ -276,7 +278,10 @@ _PATTERNS: tuple[TextPattern, ...] = (
         K.PHONE_NUMBER,
         c(
             r"(?i:\b(?:pager|pgr|beeper|bpr|page|paged|beep|ext|extension|p(?=\s?\#))\b\.?\s*"
-            r"(?:\#|no\.?|number|:)?\s*:?\s*)(?P<v>\d{4,6}|\d-\d{4})\b(?![/.\-]\d)"
+            r"(?:\#|no\.?|number|:)?\s*:?\s*"
+            # "pager # for dr adeyemi is 33790", "pgr of the fellow: 41267"
+            r"(?:(?:for|of)(?:\s+[A-Za-z.'\-]{1,20}){1,3}\s*(?:is\b|:|=)?\s*)?)"
+            r"(?P<v>\d{4,6}|\d-\d{4})\b(?![/.\-]\d)"
         ),
         0.75,
     ),
@@ -299,7 +304,7 @@ _PATTERNS: tuple[TextPattern, ...] = (
         c(
             r"(?i:(?:\b(?:phone|ph|tel|telephone|cell|mobile|home|work|number|call|reach(?:ed)?"
             r"|contact)\b\.?|\#)\s*(?:\#|is|at|:)?\s*(?:is|at|:)?\s*)"
-            r"(?P<v>\d{3}[\-.]\d{4})(?![\w\-/]|\.\d)"
+            r"(?P<v>\d{3}[\-.]\d{4}|[2-9]\d{9})(?![\w\-/]|\.\d)"
         ),
         0.6,
     ),

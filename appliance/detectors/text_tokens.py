@@ -11,8 +11,17 @@ import re
 from dataclasses import dataclass
 
 from appliance.detectors.text_lexicon import STOP, Lexicon
-from appliance.detectors.text_vocabulary import CREDENTIALS, EPONYM_NEXT, EPONYMS, FACILITY
+from appliance.detectors.text_vocabulary import (
+    CREDENTIALS,
+    EPONYM_NEXT,
+    EPONYMS,
+    FACILITY,
+    NICKNAMES,
+)
 from appliance.domain.findings import FindingKind
+
+_CONTACT = frozenset({"called", "call", "per", "paged", "page", "notified", "told", "asked"})
+_SPOKE = frozenset({"spoke", "talked", "spoken", "met", "discussed", "speak", "talk"})
 
 WORD = re.compile(r"[A-Za-z]+(?:['’\-][A-Za-z]+)*")
 
@@ -155,6 +164,23 @@ class TokenView:
             or self.unknown(t)
             or (self.titled(t) and not self.lex.is_common(t.low))
         )
+
+    def hyphen_name(self, word: str) -> bool:
+        """The part after ``wife-``: a listed first name or nickname, not a word."""
+        return (word in self.lex.first or word in NICKNAMES) and not self.lex.is_vocabulary(word)
+
+    def contacted(self, i: int) -> bool:
+        """Token ``i`` is a three-letter first name in no vocabulary right after a verb
+        of contact: ``called jen``, ``SPOKE WITH LIZ``, ``per liz``."""
+        t = self.tokens[i]
+        if i == 0 or len(t.low) != 3 or not self.name_shaped(t) or not self.follows(i - 1, ""):
+            return False
+        if t.low not in self.lex.first or self.lex.is_english(t.low):
+            return False
+        before = self.tokens[i - 1].low
+        if before in {"with", "to"}:
+            return i > 1 and self.tokens[i - 2].low in _SPOKE
+        return before in _CONTACT
 
     # --- spans -------------------------------------------------------------------------
     def extend(self, first: int, last: int, limit: int = 3) -> int:

@@ -33,6 +33,9 @@ RELATIONS = words(
     " stepfather stepsister stepbrother godson goddaughter great-grandson"
     " great-granddaughter fiancé ex-wife ex-husband"
 )
+# Short first names that are dictionary words and missing from the name lexicon: a name
+# after a relation word ("son art", "HUSBAND SKIP", "wife peg").
+NICKNAMES = words("art peg skip bo cal gert vin pip")
 LABELS = words(
     "by name pcp attending surgeon assistant pathologist radiologist resident fellow"
     " intern cardiologist oncologist nephrologist physician with to from contact"

@@ -45,10 +45,13 @@ class TextDefence:
     reproducible: bool = True
 
 
-def text_defences(public_vectors: np.ndarray) -> list[TextDefence]:
-    """Every level swept (PCA bases are fitted on public text, as a site would fit them)."""
+def text_defences(
+    public_vectors: np.ndarray, extra_sigmas: Sequence[float] = ()
+) -> list[TextDefence]:
+    """Every level swept (PCA bases are fitted on public text, as a site would fit them);
+    ``extra_sigmas`` (the levels the policy's text limits require) join the noise levels."""
     rows = [TextDefence("none", "-", lambda v, _t, _k: np.asarray(v, np.float64))]
-    for sigma in NOISE_SIGMAS:
+    for sigma in sorted({*NOISE_SIGMAS, *(float(s) for s in extra_sigmas)}):
         level = f"sigma={sigma:g}" + (" (shipped)" if sigma == SHIPPED_SIGMA else "")
         rows.append(
             TextDefence(
@@ -126,11 +129,12 @@ def sweep(
     notes: tuple[np.ndarray, Sequence[Note]],
     utility: tuple[np.ndarray, Sequence[str]],
     progress: Callable[[str], None] = lambda _: None,
+    extra_sigmas: Sequence[float] = (),
 ) -> list[dict[str, Any]]:
     """One row per defence level (a fresh appliance key per sweep)."""
     key = os.urandom(32)
     rows = []
-    for defence in text_defences(public[0]):
+    for defence in text_defences(public[0], extra_sigmas):
         progress(f"{defence.name} {defence.level}")
         rows.append(attack_row(defence, decoder, public, notes, utility, key))
     return rows

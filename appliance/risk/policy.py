@@ -155,3 +155,83 @@ def outcome(verdict: Mapping[str, Any]) -> str:
     """``pass``, ``fail`` or ``not_measured``."""
     passed = verdict["passed"]
     return "not_measured" if passed is None else "pass" if passed else "fail"
+
+
+CANARY = "canary_recovery"
+MEMBERSHIP = "membership_auc"
+
+
+def canary_recovery(row: Mapping[str, Any]) -> float:
+    """The canary figure of one inversion row: the worst of the four recovery rates (names
+    and MRNs, open and closed-set)."""
+    return float(
+        max(
+            row["name_recovered"],
+            row["name_closed_top1"],
+            row["mrn_recovered"],
+            row["mrn_closed_top1"],
+        )
+    )
+
+
+def _same_level(row: Mapping[str, Any], wanted: tuple[str, str]) -> bool:
+    """``sigma=0.02 (shipped)`` is the row of ``sigma=0.02`` (levels compared as numbers)."""
+    if row["defence"] != wanted[0]:
+        return False
+    level, want = str(row["level"]).split(" (")[0], wanted[1]
+    if level.startswith("sigma=") and want.startswith("sigma="):
+        return float(level[6:]) == float(want[6:])
+    return level == want
+
+
+def _single(limit: RiskLimit, figures: Mapping[str, float]) -> dict[str, Any]:
+    [verdict] = judge({"rows": []}, [limit], limit.modality, figures)
+    return verdict
+
+
+def judge_inversion(rows: Sequence[Mapping[str, Any]], limits: Sequence[RiskLimit]) -> list[dict]:
+    """Every ``canary_recovery`` limit, judged on the inversion row of its defence (no
+    defence: the ``none`` row; keyed noise: the row of its sigma); ``baseline`` is the
+    undefended row's figure. A defence the sweep does not model stays not measured."""
+    verdicts = []
+    base = next((r for r in rows if _same_level(r, ("none", "-"))), None)
+    for limit in limits:
+        if limit.metric != CANARY:
+            continue
+        wanted = _level(limit.defence)
+        row = next((r for r in rows if wanted and _same_level(r, wanted)), None)
+        verdict = _single(limit, {CANARY: canary_recovery(row)} if row else {})
+        verdict["baseline"] = None if base is None else round(canary_recovery(base), 4)
+        verdict["judged_row"] = None if row is None else f"{row['defence']} {row['level']}"
+        verdict["outcome"] = outcome(verdict)
+        verdicts.append(verdict)
+    return verdicts
+
+
+def membership_figure(row: Mapping[str, Any]) -> float:
+    """The stronger of the loss-threshold and shadow-model attacks' AUC."""
+    return float(max(row["loss_threshold"]["auc"], row["shadow"]["auc"]))
+
+
+def judge_membership(
+    rows: Sequence[Mapping[str, Any]],
+    limits: Sequence[RiskLimit],
+    modality: str,
+    epsilon: float | None,
+) -> list[dict]:
+    """Every ``membership_auc`` limit of ``modality``, judged on the row trained like the
+    deployed adapter: DP-SGD at its target ``epsilon``, or the non-private row when the
+    deployed adapter is not DP-trained (or none is deployed); ``baseline`` is the
+    non-private row's figure."""
+    verdicts = []
+    base = next((r for r in rows if r["epsilon_target"] is None), None)
+    row = next((r for r in rows if r["epsilon_target"] == epsilon), None)
+    for limit in limits:
+        if limit.metric != MEMBERSHIP or limit.modality != modality:
+            continue
+        verdict = _single(limit, {MEMBERSHIP: membership_figure(row)} if row else {})
+        verdict["defence"] = "none (no DP)" if epsilon is None else f"dp_sgd(epsilon={epsilon:g})"
+        verdict["baseline"] = None if base is None else round(membership_figure(base), 4)
+        verdict["outcome"] = outcome(verdict)
+        verdicts.append(verdict)
+    return verdicts

@@ -118,8 +118,11 @@ def _img(png: bytes, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
-def _verdict_section(result: dict[str, Any], pngs: Mapping[str, bytes]) -> str:
-    """The policy verdict table, the chosen defence and its cost, a plot per category."""
+def _verdict_section(
+    result: dict[str, Any], pngs: Mapping[str, bytes], explanation: str | None = None
+) -> str:
+    """The policy verdict table, the chosen defence and its cost, a plot per category
+    (``explanation``: the paragraph under the heading, escaped; default: re-identification)."""
     esc = html.escape
     verdicts = result.get("verdicts") or []
     if not verdicts:
@@ -140,7 +143,9 @@ def _verdict_section(result: dict[str, Any], pngs: Mapping[str, bytes]) -> str:
         )
     parts = [
         "<h2>Policy verdicts</h2>",
-        "<p>Each limit of the site policy, measured with the defence it requires. "
+        f"<p>{esc(explanation)}</p>"
+        if explanation is not None
+        else "<p>Each limit of the site policy, measured with the defence it requires. "
         "Re-identification is top-1 divided by chance, of the stronger linkage attacker "
         "(attacker <code>any</code>) or of the one holding only stored vectors "
         "(<code>stored</code>); "
@@ -206,7 +211,7 @@ def _extra_section(section: Mapping[str, Any]) -> str:
     table = list(section.get("table") or [])
     if table:
         columns = list(dict.fromkeys(k for row in table for k in row))
-        parts.append("<table><tr>" + "".join(f"<th>{esc(str(c))}</th>" for c in columns))
+        parts.append("<table><tr>" + "".join(f"<th>{esc(str(c))}</th>" for c in columns) + "</tr>")
         for row in table:
             cells = "".join(f"<td>{esc(_cell(row.get(c)))}</td>" for c in columns)
             parts.append(f"<tr>{cells}</tr>")
@@ -306,6 +311,53 @@ def write_report(
         (directory / f"tradeoff-{limit}.png").write_bytes(png)
     page.write_text(
         render_html(result, tradeoff_png(result), extra_sections, pngs), encoding="utf-8"
+    )
+    (directory / "risk-report.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    return page
+
+
+def render_attack_html(
+    title: str,
+    header: str,
+    result: dict[str, Any],
+    explanation: str,
+    extra_sections: Sequence[Mapping[str, Any]],
+) -> str:
+    """The report of an attack other than the re-identification sweep (inversion,
+    membership): the header paragraph, the policy verdicts, then ``extra_sections``; the
+    same self-contained page (no script, nothing fetched)."""
+    esc = html.escape
+    extras = "\n".join(_extra_section(section) for section in extra_sections)
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:80em}}
+table{{border-collapse:collapse;font-size:90%;margin-bottom:1em}}
+td,th{{border:1px solid #bbb;padding:2px 6px}}td{{text-align:right}}</style></head><body>
+<h1>{esc(title)}</h1>
+<p>{esc(header)}</p>
+{_verdict_section(result, {}, explanation)}
+{extras}
+</body></html>
+"""
+
+
+def write_attack_report(
+    directory: Path,
+    title: str,
+    header: str,
+    result: dict[str, Any],
+    explanation: str,
+    extra_sections: Sequence[Mapping[str, Any]],
+) -> Path:
+    """Write ``risk-report.html`` (``render_attack_html``), ``risk-report.json`` and each
+    section's plot as ``<name>.png`` into ``directory``; returns the HTML path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    page = directory / "risk-report.html"
+    for section in extra_sections:
+        if section.get("png") and section.get("name"):
+            (directory / f"{section['name']}.png").write_bytes(section["png"])
+    page.write_text(
+        render_attack_html(title, header, result, explanation, extra_sections), encoding="utf-8"
     )
     (directory / "risk-report.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
     return page

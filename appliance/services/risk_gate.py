@@ -23,6 +23,12 @@ from typing import Any, Protocol
 from appliance.policy.model import RiskLimit
 
 VERDICTS_FILE = "risk-verdicts.json"
+_AUDIT_COMMANDS = {
+    "canary_recovery": "`appliance risk inversion`",
+    "membership_auc": "`appliance risk membership --pairs PAIRS --modality {m}`",
+    "": "`appliance risk audit --manifest PROBE` on a {m} probe set",
+}
+"""The command that measures each metric (and so can pass a failed limit again)."""
 BLOCKED_CODE = "risk_audit_failed"
 
 
@@ -126,10 +132,11 @@ class RiskGate:
             )
         for limit in covering:
             verdict = verdicts.get(limit.id)
+            command = _AUDIT_COMMANDS.get(limit.metric, _AUDIT_COMMANDS[""])
             rerun = (
                 f"apply a stronger defence for {limit.id} in the site policy (now "
-                f"{limit.defence_label()}) and rerun `appliance risk audit --manifest PROBE` "
-                f"on a {limit.modality} probe set until it passes"
+                f"{limit.defence_label()}) and rerun {command.format(m=limit.modality)} "
+                "until it passes"
             )
             if verdict is None:
                 if limit.block == "until_pass":
@@ -137,8 +144,7 @@ class RiskGate:
                         limit.id,
                         f"{modality} input refused: no risk audit has passed limit {limit.id} "
                         f"({limit.title}) yet",
-                        f"run `appliance risk audit --manifest PROBE` on a {limit.modality} "
-                        "probe set",
+                        f"run {command.format(m=limit.modality)}",
                     )
                 continue
             if verdict.get("passed") is False:

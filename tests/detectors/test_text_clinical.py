@@ -72,7 +72,8 @@ def test_clinical_vocabulary_stays_text(
 
 
 @pytest.mark.parametrize(
-    "split", ["dev.jsonl", "test.jsonl", "test2.jsonl", "test3.jsonl", "i2b2_sample.jsonl"]
+    "split",
+    ["dev.jsonl", "test.jsonl", "test2.jsonl", "test3.jsonl", "test4.jsonl", "i2b2_sample.jsonl"],
 )
 def test_redacted_notes_rescan_clean_and_keep_clinical_text(
     text_detector: TextDetector, split: str
@@ -100,7 +101,7 @@ def test_redacted_notes_rescan_clean_and_keep_clinical_text(
     assert share < 0.015
 
 
-@pytest.mark.parametrize("split", ["test.jsonl", "test2.jsonl", "test3.jsonl"])
+@pytest.mark.parametrize("split", ["test.jsonl", "test2.jsonl", "test3.jsonl", "test4.jsonl"])
 def test_held_out_corpus_figures(text_detector: TextDetector, split: str) -> None:
     """On the held-out splits (not used for tuning): recall, precision and PHI-free
     flagging stay at the level reported in docs/phi-detection.md."""
@@ -114,12 +115,13 @@ def test_held_out_corpus_figures(text_detector: TextDetector, split: str) -> Non
 
 
 def test_held_out_splits_together_meet_the_issue_goal(text_detector: TextDetector) -> None:
-    """Over all three held-out splits (660 spans): span recall >= 0.97 and name recall
-    >= 0.97 (issue 10's goal), precision far above 0.75."""
-    documents = [d for name in ("test.jsonl", "test2.jsonl", "test3.jsonl") for d in _load(name)]
+    """Over all four held-out splits (931 spans, test4 by a fresh author): span recall and
+    name recall above issue 10's 0.97, precision far above 0.75."""
+    splits = ("test.jsonl", "test2.jsonl", "test3.jsonl", "test4.jsonl")
+    documents = [d for name in splits for d in _load(name)]
     result = run_phi_benchmark(documents, text_detector.analyze)
-    assert result["recall_any"] >= 0.97
-    assert result["per_kind"]["person_name"]["recall_any"] >= 0.985
+    assert result["recall_any"] >= 0.975
+    assert result["per_kind"]["person_name"]["recall_any"] >= 0.99
     assert result["span_precision"] >= 0.97
     assert result["phi_free_flagged"] <= 0.1
 
@@ -128,7 +130,8 @@ def test_corpus_lines_are_well_formed() -> None:
     """Every corpus line parses, spans fit the text and name a finding kind."""
     from appliance.domain.findings import FindingKind
 
-    for name in ("dev.jsonl", "test.jsonl", "test2.jsonl", "test3.jsonl", "i2b2_sample.jsonl"):
+    splits = ("dev", "test", "test2", "test3", "test4", "i2b2_sample")
+    for name in (f"{split}.jsonl" for split in splits):
         for document in _load(name):
             for start, end, kind in document.spans:
                 assert document.text[start:end].strip() == document.text[start:end]

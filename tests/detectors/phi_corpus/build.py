@@ -5,9 +5,10 @@ i2b2-style samples: ``python tests/detectors/phi_corpus/build.py [PHILTER_DATA_D
 ``test.jsonl`` (held out: report on it, never tune to it); ``test2_*.txt`` become
 ``test2.jsonl``, a second held-out batch written before the second round of rules;
 ``test3_*.txt`` become ``test3.jsonl``, a third held-out batch written and committed before
-the third round; ``dev3_*`` and ``dev4_*`` tuning batches are appended to ``dev.jsonl``. The
-i2b2 samples (BSD-3-Clause, see docs/phi-detection.md) become
-``i2b2_sample.jsonl`` when their folder is given.
+the third round; ``test4_*.txt`` become ``test4.jsonl``, a fifth held-out batch by a fresh
+author, written and committed before the fourth round; tuning batches
+``dev3_*`` to ``dev7_*`` are appended to ``dev.jsonl``. The i2b2 samples (BSD-3-Clause, see
+docs/phi-detection.md) become ``i2b2_sample.jsonl`` when their folder is given.
 """
 
 from __future__ import annotations
@@ -119,6 +120,9 @@ def main() -> None:
             "dev4_phi_free.txt",
             "dev5_notes.txt",
             "dev6_notes.txt",
+            "dev7_notes.txt",
+            "dev7_phi_free.txt",
+            "dev7b_notes.txt",
         )
         for d in parse_markup(HERE / name)
     ]
@@ -142,6 +146,20 @@ def main() -> None:
                 "test3_reports.txt",
                 "test3_mixed.txt",
                 "test3_phi_free.txt",
+            )
+            for d in parse_markup(HERE / name)
+        ],
+    )
+    write(
+        HERE / "test4.jsonl",
+        [
+            d
+            for name in (
+                "test4_caps.txt",
+                "test4_lower.txt",
+                "test4_mixed.txt",
+                "test4_more.txt",
+                "test4_phi_free.txt",
             )
             for d in parse_markup(HERE / name)
         ],
