@@ -14,7 +14,6 @@ from appliance.audit.storage import StoreLines, StoreTrail, store_trail
 from appliance.clock import FixedClock
 from appliance.domain.types import Actor
 from appliance.errors import AuditWriteError
-from appliance.services.consent import ConsentService
 from appliance.settings import load_settings
 from appliance.store.database import Database, create_store_engine
 from appliance.store.migrations import migrate
@@ -107,7 +106,7 @@ def test_appliance_on_postgres_keeps_tokens_and_consents(tmp_path: Path, pg_url:
         assert actor is not None and actor.role == "query"
         app.tokens.revoke(actor.token_id, actor=OPERATOR)
         assert app.tokens.authenticate(token) is None
-        consents = ConsentService.for_appliance(app)
+        consents = app.consent
         granted = consents.grant(
             "MRN-9", purpose="research", category="bipa.*", evidence_ref="form", actor=OPERATOR
         )

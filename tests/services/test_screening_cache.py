@@ -12,7 +12,6 @@ import pytest
 from appliance.domain.types import Modality
 from appliance.policy import PolicyEngine, RequestContext
 from appliance.policy.loader import default_policies_dir
-from appliance.services.consent import ConsentService
 from appliance.services.screening import Screening
 from appliance.wiring import Appliance
 
@@ -26,7 +25,7 @@ IDENTIFIERS = ("Jonathan", "Quackenbush", "77341982", "555-0148", "chest pain")
 def _screening(appliance: Appliance, policy: PolicyEngine, **kwargs: object) -> Screening:
     return Screening(
         policy=policy,
-        consent=ConsentService.for_appliance(appliance),
+        consent=appliance.consent,
         encoder_settings=appliance.settings.encoders,
         clock=appliance.clock,
         noise_key=b"k" * 32,
