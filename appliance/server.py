@@ -113,8 +113,9 @@ def readiness_service(
         ("index", writable("index")),
         ("store", store_answers),
         ("audit", audit_trail),
+        ("keys", app.keys.ring_problem),  # a KEK ring older than the shared store's
     ]
-    return ReadinessService(checks, warnings=[erasure_hygiene])
+    return ReadinessService(checks, warnings=[erasure_hygiene, app.keys.warnings])
 
 
 def build_state(app: Appliance, *, policies_dir: Path | None = None) -> ApiServices:
