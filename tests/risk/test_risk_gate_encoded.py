@@ -166,3 +166,18 @@ def test_embeddings_refuse_named_input_under_failed_canary_verdict(
     assert [e["outcome"] for e in created] == ["denied", "ok", "ok", "denied"]
     assert created[0]["details"]["risk_limit"] == LIMIT
     assert "John" not in json.dumps(created)
+
+
+def test_encoded_findings_keep_what_deidentification_cannot_remove() -> None:
+    """Redacted text keeps only findings without a span; a de-identified DICOM loses its
+    header findings but keeps a face; without de-identification every finding counts."""
+    from appliance.domain.findings import Finding, FindingKind
+    from appliance.services.risk_gate import encoded_findings
+
+    located = Finding(FindingKind.PERSON_NAME, "ner", Modality.TEXT, 1.0, {"start": 8, "end": 18})
+    unlocated = Finding(FindingKind.MEDICAL_RECORD_NUMBER, "doc", Modality.TEXT, 1.0, {})
+    assert encoded_findings(Modality.TEXT, [located, unlocated], True) == (unlocated,)
+    assert encoded_findings(Modality.TEXT, [located, unlocated], False) == (located, unlocated)
+    header = Finding(FindingKind.DICOM_PHI_TAG, "dicom", Modality.IMAGE, 1.0, {"tag": "0010"})
+    face = Finding(FindingKind.FACE, "faces", Modality.IMAGE, 0.9, {"box": [0, 0, 4, 4]})
+    assert encoded_findings(Modality.IMAGE, [header, face], True) == (face,)
