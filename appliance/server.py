@@ -47,6 +47,7 @@ def api_services(
     when a space is served, its encoders and the screening in front of them)."""
     served = {}
     if encoders is not None and screening is not None:
+        gate = _risk_gate(app.settings.data_dir, screening.policy.policy.risk_limits)
         served = {
             "screening": screening,
             "ingest": IngestService(
@@ -54,9 +55,9 @@ def api_services(
                 items=app.items,
                 pseudonymize=app.pseudonymize,
                 audit=app.audit,
-                risk_gate=_risk_gate(app.settings.data_dir, screening.policy.policy.risk_limits),
+                risk_gate=gate,
             ),
-            "embeddings": EmbeddingService(screening=screening, audit=app.audit),
+            "embeddings": EmbeddingService(screening=screening, audit=app.audit, risk_gate=gate),
             "search": SearchService(screening=screening, items=app.items, audit=app.audit),
         }
     return ApiServices(
@@ -113,8 +114,9 @@ def readiness_service(
         ("index", writable("index")),
         ("store", store_answers),
         ("audit", audit_trail),
+        ("keys", app.keys.ring_problem),  # a KEK ring older than the shared store's
     ]
-    return ReadinessService(checks, warnings=[erasure_hygiene])
+    return ReadinessService(checks, warnings=[erasure_hygiene, app.keys.warnings])
 
 
 def build_state(app: Appliance, *, policies_dir: Path | None = None) -> ApiServices:
@@ -172,7 +174,8 @@ def _audit_drift(app: Appliance, space_version: str) -> Callable[[str, bool, dic
 
 
 def _risk_gate(data_dir: Path, limits: Any) -> Any:
-    """Ingestion refuses what a failed risk audit blocks (``appliance/services/risk_gate``)."""
+    """Ingestion and ``/v1/embeddings`` refuse what a failed risk audit blocks
+    (``appliance/services/risk_gate``)."""
     from appliance.services.risk_gate import RiskGate, VerdictStore
 
     return RiskGate(limits, VerdictStore.in_data_dir(data_dir))

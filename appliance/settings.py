@@ -33,6 +33,7 @@ DeviceChoice = Literal["auto", "cpu", "cuda"]
 PrecisionChoice = Literal["auto", "float32", "float16", "bfloat16"]
 TextOverflow = Literal["truncate", "refuse"]
 TextRuntime = Literal["auto", "torch", "onnx"]
+RotationChoice = Literal["auto", "yes", "no"]
 
 
 def _positive(value: int | float) -> str | None:
@@ -200,6 +201,9 @@ class KeySettings:
     so backups taken before the erasure stop opening (0: at the next check)."""
     check_interval_seconds: float = field(default=5.0, metadata=_check(_positive))
     """How often the server looks for erasures made by other processes and due shreds."""
+    rotate_on_this_node: RotationChoice = "auto"
+    """Whether this node's shred timer rotates the KEK: "auto" is yes on SQLite and no on a
+    shared PostgreSQL store, where exactly one designated node sets "yes" (docs/scaling.md)."""
 
 
 @dataclass(frozen=True)
@@ -337,6 +341,7 @@ _TYPES: dict[str, Any] = {
     "PrecisionChoice": PrecisionChoice,
     "TextOverflow": TextOverflow,
     "TextRuntime": TextRuntime,
+    "RotationChoice": RotationChoice,
     "EncoderSettings": EncoderSettings,
     "LimitSettings": LimitSettings,
     "DatabaseSettings": DatabaseSettings,

@@ -31,7 +31,7 @@ from appliance.services.consent import ConsentService
 from appliance.services.erasure import ErasureService
 from appliance.services.indexes import IndexManager
 from appliance.services.items import CollectionService, ItemService
-from appliance.services.keys import KeyService
+from appliance.services.keys import KeyService, rotates_here
 from appliance.services.retention import RetentionService
 from appliance.services.tokens import TokenService
 from appliance.settings import Settings
@@ -224,6 +224,9 @@ def open_appliance(
         clock=clock,
         shred_after_hours=settings.keys.shred_after_erasure_hours,
         lock_path=data_dir / "keys" / "rotation.lock",
+        rotate_here=rotates_here(
+            settings.keys.rotate_on_this_node, shared_store=not database.is_sqlite
+        ),
     )
     return Appliance(
         settings=settings,

@@ -21,6 +21,7 @@ ErrorCode = Literal[
     "forbidden",
     "policy_denied",
     "query_refused",
+    "risk_audit_failed",
     "not_found",
     "method_not_allowed",
     "conflict",

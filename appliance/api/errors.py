@@ -31,6 +31,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "unsupported_media": 415,
     "policy_denied": 403,
     "query_refused": 403,
+    "risk_audit_failed": 403,
     "unavailable": 503,
     "timeout": 504,
     "deadline_exceeded": 504,

@@ -9,6 +9,12 @@ Several processes share the store (the server, CLI commands): a key handed out f
 seal is checked against its row in the caller's write transaction, so a key destroyed or
 replaced by another process is never used to seal again (a fresh one is made instead),
 and the KEK ring is re-read when its file changed (another process rotated it).
+
+Several nodes share a PostgreSQL store, each with its own copy of the ring: the store's KEK
+version is the one the system pseudonym key is wrapped under (a rotation moves that key
+first). A node whose ring lacks it never wraps a new key under an older version (the others
+could not open it once they retire that version) and never reads a key it cannot unwrap as
+"erased": both raise ``KekRingStaleError``, and ``ring_problem`` tells readiness.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from sqlalchemy import Connection
 from appliance.clock import Clock
 from appliance.crypto.aead import new_key
 from appliance.crypto.kek import KekRing, load_kek
-from appliance.errors import KeyUnavailableError
+from appliance.errors import ApplianceError, IntegrityError, KeyUnavailableError
 from appliance.store import keys as key_rows
 from appliance.store.database import TRANSACTION_SCRATCH as _VERIFIED
 from appliance.store.keys import WrappedKeyRow
@@ -38,6 +44,33 @@ class KeyKind(StrEnum):
 
 
 SYSTEM_OWNER = "system"
+STALE_REMEDY = (
+    "copy the KEK ring from the node that rotated it to this node's keys.kek_file (or mount "
+    "the group's shared ring there); the node re-reads it at its next request"
+)
+
+
+class KekRingStaleError(ApplianceError):
+    """This node's KEK ring is older than the store's: fail closed, never guess.
+
+    Not a ``KeyUnavailableError``: a key this node cannot unwrap is not an erased key, so
+    searches fail instead of silently leaving items out."""
+
+    code = "key_unavailable"
+
+    def __init__(self, store_version: int, ring_versions: tuple[int, ...]) -> None:
+        super().__init__(
+            f"this node's KEK ring is older than the store's (version {store_version}; "
+            f"this ring holds {', '.join(map(str, ring_versions))}): another node rotated the KEK",
+            remedy=STALE_REMEDY,
+        )
+        self.store_version = store_version
+
+
+def store_kek_version(connection: Connection) -> int | None:
+    """The store's KEK version: the one its system pseudonym key is wrapped under."""
+    row = key_rows.find_key(connection, KeyKind.PSEUDONYM, SYSTEM_OWNER)
+    return None if row is None else row.kek_version
 
 
 def binding(kind: str, owner: str, version: int, kek_version: int) -> bytes:
@@ -72,9 +105,37 @@ class KeyRing:
         self._kek_stamp = _file_stamp(kek.location.path) if kek.location else None
 
     def unwrap_row(self, row: WrappedKeyRow) -> bytes:
-        """Unwrap one stored key."""
+        """Unwrap one stored key; ``KekRingStaleError`` if it is wrapped under a KEK version
+        newer than this ring holds (another node rotated)."""
+        ring = self.kek
+        if row.kek_version not in ring.keys and row.kek_version > max(ring.keys):
+            raise KekRingStaleError(row.kek_version, tuple(sorted(ring.keys)))
         aad = binding(row.kind, row.owner, row.version, row.kek_version)
-        return self.kek.unwrap(row.kek_version, row.wrapped, aad)
+        return ring.unwrap(row.kek_version, row.wrapped, aad)
+
+    def check_current(self, connection: Connection) -> None:
+        """Raise ``KekRingStaleError`` if the store is on a KEK version this ring lacks."""
+        version = store_kek_version(connection)
+        ring = self.kek
+        if version is not None and version not in ring.keys and version > max(ring.keys):
+            raise KekRingStaleError(version, tuple(sorted(ring.keys)))
+
+    def ring_problem(self, connection: Connection) -> str | None:
+        """Why this ring cannot serve the store (readiness), or None: older than the store's
+        KEK version, or not opening the store's system key (another group's ring)."""
+        row = key_rows.find_key(connection, KeyKind.PSEUDONYM, SYSTEM_OWNER)
+        if row is None:
+            return None
+        try:
+            self.unwrap_row(row)
+        except KekRingStaleError as exc:
+            return f"{exc.message}; remedy: {exc.remedy}"
+        except (IntegrityError, KeyUnavailableError):
+            return (
+                f"this node's KEK ring does not open the store's keys (KEK version "
+                f"{row.kek_version}): a different ring; remedy: {STALE_REMEDY}"
+            )
+        return None
 
     def wrap_for(self, kind: str, owner: str, version: int, secret: bytes) -> tuple[int, bytes]:
         """Wrap ``secret`` for a row under the current wrapping KEK version."""
@@ -123,6 +184,7 @@ class KeyRing:
         return version, secret
 
     def _insert_new(self, connection: Connection, kind: KeyKind, owner: str, version: int) -> bytes:
+        self.check_current(connection)  # never wrap under a version other nodes retired
         secret = new_key() if kind != KeyKind.AUDIT_SIGNING else _new_signing_seed()
         kek_version, wrapped = self.wrap_for(kind, owner, version, secret)
         key_rows.insert_key(

@@ -20,7 +20,7 @@ from appliance.domain.types import Actor, Modality
 from appliance.errors import ApplianceError, InvalidInputError
 from appliance.policy.decisions import RequestContext
 from appliance.services.items import ItemService, NewItem
-from appliance.services.risk_gate import RiskCheck
+from appliance.services.risk_gate import RiskAuditFailedError, RiskCheck, encoded_categories
 from appliance.services.screening import Screened, Screening
 
 __all__ = [
@@ -119,7 +119,7 @@ class IngestService:
             outcome.notes.update(screened.admission.notes)
             outcomes.append(outcome)
             blocked = (
-                self._risk_gate.check(item.modality.value, decision.categories)
+                self._risk_gate.check(item.modality.value, self._encoded_categories(screened))
                 if self._risk_gate is not None and screened.admission.allowed
                 else None
             )
@@ -177,6 +177,15 @@ class IngestService:
                 # the id carries an identifier: searches name the item by its reference
                 outcome.notes["search_id"] = self._items.stored_id(collection, outcome.item_id)
         return outcomes
+
+    def _encoded_categories(self, screened: Screened) -> tuple[str, ...]:
+        """What the risk gate judges: the categories left in the payload to encode."""
+        return encoded_categories(
+            self._screening.policy,
+            screened.classification.modality,
+            screened.classification.findings,
+            screened.admission.notes,
+        )
 
     def _store(
         self,
@@ -250,9 +259,14 @@ class PolicyDeniedError(ApplianceError):
 class EmbeddingService:
     """``/v1/embeddings``: handing out raw vectors is itself a policy decision."""
 
-    def __init__(self, *, screening: Screening, audit: AuditTrail) -> None:
+    def __init__(
+        self, *, screening: Screening, audit: AuditTrail, risk_gate: RiskCheck | None = None
+    ) -> None:
+        """``risk_gate``: refuses inputs whose category a failed risk audit blocks, as
+        ingest does (a vector handed out can be inverted like a stored one)."""
         self._screening = screening
         self._audit = audit
+        self._risk_gate = risk_gate
 
     def embed(
         self,
@@ -288,6 +302,7 @@ class EmbeddingService:
                 f"input {refused[0]}: {'; '.join(first.admission.reasons)[:400]}",
                 remedy="remove the identifiers, or use ingest with a subject and context",
             )
+        self._check_risk(modality, screened, categories, len(inputs), actor)
         results = encoders.engine(modality).encode_items([s.admission.payload for s in screened])
         if results.errors:
             position, error = min(results.errors.items())
@@ -309,3 +324,39 @@ class EmbeddingService:
         )
         notes = [{**s.admission.notes, **n} for s, n in zip(screened, results.notes, strict=True)]
         return vectors, notes
+
+    def _check_risk(
+        self,
+        modality: Modality,
+        screened: Sequence[Screened],
+        categories: Sequence[str],
+        inputs: int,
+        actor: Actor,
+    ) -> None:
+        """Refuse the request (audited, no content) when the risk gate blocks an input by
+        what its encoded payload still carries."""
+        gate = self._risk_gate
+        if gate is None:
+            return
+        blocks = []
+        for position, item in enumerate(screened):
+            left = encoded_categories(
+                self._screening.policy,
+                modality,
+                item.classification.findings,
+                item.admission.notes,
+            )
+            block = gate.check(modality.value, left)
+            if block is not None:
+                blocks.append((position, block))
+        if not blocks:
+            return
+        position, blocked = blocks[0]
+        self._audit.append(
+            actor=actor,
+            action="embeddings.create",
+            outcome="denied",
+            decision={"categories": list(categories)[:32], "refused_inputs": len(blocks)},
+            details={"modality": modality.value, "inputs": inputs, "risk_limit": blocked.limit},
+        )
+        raise RiskAuditFailedError(f"input {position}: {blocked.message}", remedy=blocked.remedy)

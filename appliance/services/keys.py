@@ -10,8 +10,15 @@ it still holds that key wrapped under the KEK of the day. Each erasure therefore
 a shred request; ``shred_due`` (the server's timer, ``retention run``, and
 ``subjects delete --shred-now``) rotates the KEK and retires every older version, after
 which no pre-erasure backup unwraps with any key the appliance still holds. Rotations are
-serialised across processes by a lock file; other processes re-read the KEK file when it
-changes (``KeyRing.kek``).
+serialised across processes by a lock file, and across nodes sharing a PostgreSQL store by
+a session advisory lock; other processes re-read the KEK file when it changes
+(``KeyRing.kek``).
+
+Several nodes on one store: only the designated node (``keys.rotate_on_this_node``; "auto"
+means yes on SQLite, no on PostgreSQL) rotates for a shred; the others report the pending
+shred as a warning. A rotation refuses to start from a ring older than the store's KEK
+version and moves the store's marker key first, so a node with a stale ring fails closed
+(``KekRingStaleError``) instead of wrapping keys the others cannot open (docs/scaling.md).
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from typing import TYPE_CHECKING
 from appliance.audit import AuditTrail
 from appliance.clock import Clock, SystemClock, isoformat
 from appliance.crypto.kek import KekLocation, load_kek, write_kek
-from appliance.crypto.keyring import KeyRing
+from appliance.crypto.keyring import SYSTEM_OWNER, KeyKind, KeyRing
 from appliance.domain.types import Actor
 from appliance.observability import get_logger
 from appliance.store import keys as key_rows
@@ -40,6 +47,14 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 FaultHook = Callable[[str], None]
+ROTATION_LOCK_KEY = 0x6170706B  # "appk": the advisory lock of KEK rotations on PostgreSQL
+
+
+def rotates_here(choice: str, *, shared_store: bool) -> bool:
+    """Whether this node's shred timer may rotate the KEK (``keys.rotate_on_this_node``)."""
+    if choice == "auto":
+        return not shared_store
+    return choice == "yes"
 
 
 def _no_fault(_: str) -> None:
@@ -94,6 +109,7 @@ class KeyService:
         clock: Clock | None = None,
         shred_after_hours: float = 24.0,
         lock_path: Path | None = None,
+        rotate_here: bool = True,
     ) -> None:
         self._database = database
         self._keyring = keyring
@@ -104,6 +120,7 @@ class KeyService:
         self._lock_path = lock_path
         self._thread_lock = threading.Lock()
         self._blocked_reported = False
+        self._rotate_here = rotate_here
 
     @property
     def shred_after(self) -> timedelta:
@@ -151,6 +168,12 @@ class KeyService:
         moment = now or self._clock.now()
         if not self._due(moment, force):
             return None
+        if not self._rotate_here:
+            log.warning(
+                "keys.shred_elsewhere",
+                reason="keys.rotate_on_this_node is off: the designated node rotates",
+            )
+            return None
         if not self._location.writable:
             self._report_blocked()
             return None
@@ -190,6 +213,24 @@ class KeyService:
             pending = key_rows.pending_shreds(connection)
         return bool(pending) and (force or pending[0].due_at <= moment)
 
+    def ring_problem(self) -> str | None:
+        """Readiness: why this node's KEK ring cannot serve the store, or None."""
+        with self._database.read() as connection:
+            return self._keyring.ring_problem(connection)
+
+    def warnings(self) -> list[str]:
+        """Readiness warnings: shreds pending that another (the designated) node must do."""
+        if self._rotate_here:
+            return []
+        with self._database.read() as connection:
+            pending = key_rows.pending_shreds(connection)
+        if not pending:
+            return []
+        return [
+            f"keys: {len(pending)} KEK shred(s) pending; this node does not rotate "
+            "(keys.rotate_on_this_node): the designated node must"
+        ]
+
     def _report_blocked(self) -> None:
         log.error(
             "keys.shred_blocked",
@@ -207,18 +248,36 @@ class KeyService:
 
     @contextmanager
     def _rotation_lock(self) -> Iterator[None]:
-        """One rotation at a time: across threads, and across processes via a lock file."""
+        """One rotation at a time: across threads, across processes via a lock file, and
+        across the nodes of a shared PostgreSQL store via a session advisory lock (dropped
+        by the server if the node dies)."""
         with self._thread_lock:
-            if self._lock_path is None:
-                yield
-                return
-            self._lock_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            fd = -1
+            if self._lock_path is not None:
+                self._lock_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
+                if fd >= 0:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                if self._database.is_sqlite:
+                    yield
+                else:
+                    with self._store_lock():
+                        yield
+            finally:
+                if fd >= 0:
+                    os.close(fd)
+
+    @contextmanager
+    def _store_lock(self) -> Iterator[None]:
+        with self._database.engine.connect() as connection:
+            connection.exec_driver_sql(f"SELECT pg_advisory_lock({ROTATION_LOCK_KEY})")
+            connection.commit()
+            try:
                 yield
             finally:
-                os.close(fd)
+                connection.exec_driver_sql(f"SELECT pg_advisory_unlock({ROTATION_LOCK_KEY})")
+                connection.commit()
 
     def rotate(
         self, *, actor: Actor, batch_size: int = 256, fault: FaultHook = _no_fault
@@ -227,8 +286,22 @@ class KeyService:
         with self._rotation_lock():
             return self._rotate_locked(actor=actor, batch_size=batch_size, fault=fault)
 
+    def _move_marker(self, target: int) -> int:
+        """Rewrap the store's marker key (the system pseudonym key) first: every node then
+        sees the new KEK version before any other key uses it."""
+        with self._database.write() as connection:
+            row = key_rows.find_key(connection, KeyKind.PSEUDONYM, SYSTEM_OWNER)
+            if row is None or row.kek_version == target:
+                return 0
+            secret = self._keyring.unwrap_row(row)
+            version, wrapped = self._keyring.wrap_for(row.kind, row.owner, row.version, secret)
+            return int(key_rows.rewrap_key(connection, row, kek_version=version, wrapped=wrapped))
+
     def _rotate_locked(self, *, actor: Actor, batch_size: int, fault: FaultHook) -> RotationReport:
         ring = load_kek(self._location)
+        self._keyring.replace_kek(ring)
+        with self._database.read() as connection:
+            self._keyring.check_current(connection)  # never fork the ring of another node
         resumed = ring.pending is not None
         previous = ring.active
         self._audit.append(
@@ -243,7 +316,7 @@ class KeyService:
         self._keyring.replace_kek(ring)
         fault("pending-written")
         target = ring.wrapping_version
-        rewrapped = 0
+        rewrapped = self._move_marker(target)  # from now on, stale rings fail closed
         while True:
             with self._database.write() as connection:
                 batch = key_rows.keys_not_on(connection, target, batch_size)

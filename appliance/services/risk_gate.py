@@ -8,6 +8,11 @@ of a limit's modality that hits one of its categories is refused while that limi
 verdict is a fail (``block = "on_fail"``), or while no audit has passed it yet
 (``block = "until_pass"``). A passing audit re-opens it. An unreadable verdict file fails
 closed: every blocking limit refuses until the file is repaired or an audit rewrites it.
+
+The gate judges what is actually encoded (``encoded_categories``): the categories of the
+content's findings that the admission's de-identification left in the payload, so a note
+whose names Safe Harbor redacted passes a failed canary limit and one that keeps them does
+not. ``/v1/embeddings`` consults the same gate (``RiskAuditFailedError``).
 """
 
 from __future__ import annotations
@@ -20,6 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from appliance.domain.findings import Finding, FindingKind
+from appliance.domain.types import Modality
+from appliance.errors import ApplianceError
 from appliance.policy.model import RiskLimit
 
 VERDICTS_FILE = "risk-verdicts.json"
@@ -48,10 +56,49 @@ class RiskBlock:
         return {"code": self.code, "message": message, "remedy": self.remedy}
 
 
+class RiskAuditFailedError(ApplianceError):
+    """A failed (or never passed) risk audit blocks this input's category (HTTP 403)."""
+
+    code = "risk_audit_failed"
+
+
 class RiskCheck(Protocol):
     """What the ingest flow needs: may an item of this modality and categories go in?"""
 
     def check(self, modality: str, categories: Sequence[str]) -> RiskBlock | None: ...
+
+
+class CategoriesOf(Protocol):
+    """The policy's mapping from findings to the categories in force."""
+
+    def categories_hit(self, findings: Sequence[Finding]) -> tuple[str, ...]: ...
+
+
+def encoded_findings(
+    modality: Modality, findings: Sequence[Finding], deidentified: bool
+) -> tuple[Finding, ...]:
+    """The content findings still present in what gets encoded. De-identified text had
+    every located finding replaced by ``[KIND]`` (``admission.redact_text``): only findings
+    without a span remain. A de-identified DICOM lost its PHI header attributes; faces,
+    voices and burned-in text are never removed (admission refuses what it cannot clean)."""
+    if not deidentified:
+        return tuple(findings)
+    if modality is Modality.TEXT:
+        return tuple(f for f in findings if not ("start" in f.location and "end" in f.location))
+    return tuple(f for f in findings if f.kind is not FindingKind.DICOM_PHI_TAG)
+
+
+def encoded_categories(
+    policy: CategoriesOf,
+    modality: Modality,
+    findings: Sequence[Finding],
+    notes: Mapping[str, Any],
+) -> tuple[str, ...]:
+    """The categories the encoded payload still carries (``notes``: the admission's, whose
+    ``deidentified`` entry says a de-identification obligation rewrote the payload). The
+    item's metadata and id are never encoded, so their findings do not count here."""
+    remaining = encoded_findings(modality, findings, "deidentified" in notes)
+    return policy.categories_hit(remaining) if remaining else ()
 
 
 class VerdictStore:
