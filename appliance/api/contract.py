@@ -67,7 +67,8 @@ class DriftModality(msgspec.Struct):
     """Drift of one modality against the space's baseline."""
 
     samples: int
-    score: float
+    score: float | None
+    """None until the modality has a baseline and enough samples to score."""
     scores: dict[str, float]
     baseline: bool
 

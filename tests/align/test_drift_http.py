@@ -83,6 +83,12 @@ def test_shifted_inputs_raise_drift_in_metrics_readyz_and_the_trail(
             assert ready.status_code == 200, ready.text
             probe = ready.json()["drift"]["modalities"]["image"]
             assert probe["scores"]["probe_recall_drop"] == 0.0
+            # text has no baseline here: it is counted but not scored, and readiness says so
+            text = query.post("/v1/embeddings", json={"model": "digit-tower", "input": "x"})
+            assert text.status_code == 200, text.text
+            ready = anonymous.get("/readyz")
+            assert ready.status_code == 200, ready.text
+            assert ready.json()["drift"]["modalities"]["text"]["score"] is None
             # classes interleaved: a stream of one digit at a time is itself a shift
             _embed_images(query, _interleaved(digit_pngs(16, offset=80)))
             metrics = anonymous.get("/metrics").text
