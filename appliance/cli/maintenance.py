@@ -193,10 +193,16 @@ def delete_subject(
         out["kek_version"] = report.rotation.to_version if report else None
         out["shredded"] = report is not None and report.requests_done > 0
     click.echo(json.dumps(out))
-    if shred_now and ctx.appliance().keys.status().shreds_pending:
+    keys = ctx.appliance().keys
+    if shred_now and keys.status().shreds_pending:
+        why = (
+            "the KEK could not be rotated now (a read-only systemd credential?)"
+            if keys.rotates_here
+            else "this node does not rotate the KEK (keys.rotate_on_this_node): run "
+            "`appliance keys shred --force` on the designated node"
+        )
         click.echo(
-            "error: the KEK could not be rotated now (a read-only systemd credential?); "
-            "backups taken before this erasure still open until it is",
+            f"error: {why}; backups taken before this erasure still open until it is",
             err=True,
         )
         raise SystemExit(1)

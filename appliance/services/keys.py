@@ -160,6 +160,11 @@ class KeyService:
             due_at=now + self._shred_after,
         )
 
+    @property
+    def rotates_here(self) -> bool:
+        """Whether this node runs KEK shreds (``keys.rotate_on_this_node``)."""
+        return self._rotate_here
+
     def shred_due(
         self, *, actor: Actor, force: bool = False, now: datetime | None = None
     ) -> ShredReport | None:

@@ -198,6 +198,28 @@ def test_shred_now_leaves_a_pre_erasure_backup_unreadable(
     assert not _old_snapshot_opens(keys, backup)
 
 
+def test_shred_now_on_a_node_that_does_not_rotate_names_the_designated_node(
+    deployment: Deployment,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    isolated_cli: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`--shred-now` where keys.rotate_on_this_node is off: exit 1, the erasure done, the
+    shred left pending, and the error says which node must rotate (not a credential hint)."""
+    monkeypatch.setenv("APPLIANCE_KEYS__KEK_FILE", str(deployment.kek_file))
+    monkeypatch.setenv("APPLIANCE_KEYS__ROTATE_ON_THIS_NODE", "no")
+    ids = tmp_path / "ids.txt"
+    ids.write_text(GONE + "\n")
+    args = ("--data-dir", str(deployment.settings.data_dir), "subjects", "delete")
+    code, out, err = run_appliance(capsys, *args, "--file", str(ids), "--shred-now")
+    assert code == 1 and '"deleted": 3' in out and '"shredded": false' in out
+    assert "designated node" in err and "credential" not in err
+    app = deployment.open()
+    assert app.keys.status().shreds_pending == 1
+    app.close()
+
+
 def test_scheduled_shred_runs_on_the_server_timer(deployment: Deployment, backup: Path) -> None:
     """With keys.shred_after_erasure_hours (24 h), the server's maintenance tick does nothing
     before the deadline and retires the old KEK once it has passed."""
