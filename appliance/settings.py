@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import os
 import tomllib
-import types
 import typing
 from collections.abc import Mapping
-from dataclasses import MISSING, dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from typing import Any, Literal
 
 from appliance.errors import ConfigError
+from appliance.settings_loader import as_dict, build, environment_overrides, merge
 
 DEFAULT_CONFIG_FILE = Path("/etc/appliance/appliance.toml")
 ENV_PREFIX = "APPLIANCE_"
@@ -293,162 +293,10 @@ def load_settings(
             raise ConfigError(
                 f"{path}: not valid TOML: {exc}", remedy="fix the file's syntax"
             ) from exc
-    settings = _build(Settings, raw, source, prefix="")
-    overrides = _environment_overrides(env)
+    settings = build(Settings, raw, source)
+    overrides = environment_overrides(env, ENV_PREFIX, ignore=_ENV_NOT_SETTINGS, top=Settings)
     if overrides:
-        merged = _merge(_as_dict(settings), overrides)
-        settings = _build(Settings, merged, "environment", prefix="")
+        settings = build(Settings, merge(as_dict(settings), overrides), "environment")
     if data_dir is not None:
         settings = settings.with_data_dir(Path(data_dir))
     return settings
-
-
-def _environment_overrides(env: Mapping[str, str]) -> dict[str, Any]:
-    overrides: dict[str, Any] = {}
-    sections = {f.name for f in fields(Settings) if _is_section(f.type)}
-    for name, value in env.items():
-        if not name.startswith(ENV_PREFIX) or name in _ENV_NOT_SETTINGS:
-            continue
-        key = name[len(ENV_PREFIX) :].lower()
-        if "__" in key:
-            section, _, leaf = key.partition("__")
-            if section not in sections:
-                raise ConfigError(
-                    f"environment variable {name}: unknown section {section!r}",
-                    remedy=f"use one of {', '.join(sorted(sections))}",
-                )
-            overrides.setdefault(section, {})[leaf] = value
-        else:
-            overrides[key] = value
-    return overrides
-
-
-def _is_section(annotation: Any) -> bool:
-    resolved = _resolve(annotation)
-    return isinstance(resolved, type) and hasattr(resolved, "__dataclass_fields__")
-
-
-_TYPES: dict[str, Any] = {
-    "Path": Path,
-    "int": int,
-    "float": float,
-    "str": str,
-    "bool": bool,
-    "IndexDtype": IndexDtype,
-    "LogFormat": LogFormat,
-    "LogLevel": LogLevel,
-    "DeviceChoice": DeviceChoice,
-    "PrecisionChoice": PrecisionChoice,
-    "TextOverflow": TextOverflow,
-    "TextRuntime": TextRuntime,
-    "RotationChoice": RotationChoice,
-    "EncoderSettings": EncoderSettings,
-    "LimitSettings": LimitSettings,
-    "DatabaseSettings": DatabaseSettings,
-    "IndexSettings": IndexSettings,
-    "AuditSettings": AuditSettings,
-    "LoggingSettings": LoggingSettings,
-    "ServerSettings": ServerSettings,
-    "ApiSettings": ApiSettings,
-    "KeySettings": KeySettings,
-    "DriftSettings": DriftSettings,
-}
-
-
-def _resolve(annotation: Any) -> Any:
-    return _TYPES.get(annotation, annotation) if isinstance(annotation, str) else annotation
-
-
-def _build(cls: type, raw: Mapping[str, Any], source: str, prefix: str) -> Any:
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{source}: {prefix.rstrip('.') or 'top level'}: must be a table")
-    known = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(raw) - set(known))
-    if unknown:
-        raise ConfigError(
-            f"{source}: unknown setting {prefix}{unknown[0]}",
-            remedy=f"known keys here: {', '.join(sorted(known))}",
-        )
-    values: dict[str, Any] = {}
-    for name, spec in known.items():
-        key = f"{prefix}{name}"
-        annotation = _resolve(spec.type)
-        if name not in raw:
-            if _is_section(annotation):
-                values[name] = annotation()
-            continue
-        value = raw[name]
-        if _is_section(annotation):
-            values[name] = _build(annotation, value, source, prefix=f"{key}.")
-            continue
-        converted = _convert(value, annotation, source, key)
-        check = spec.metadata.get("check")
-        problem = check(converted) if check else None
-        if problem:
-            raise ConfigError(f"{source}: {key}: {problem} (got {value!r})")
-        values[name] = converted
-    missing = [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING]
-    for name in missing:
-        if name not in values:
-            raise ConfigError(f"{source}: {prefix}{name} is required")
-    return cls(**values)
-
-
-def _convert(value: Any, annotation: Any, source: str, key: str) -> Any:
-    origin = get_origin(annotation)
-    if origin is Literal:
-        choices = get_args(annotation)
-        text = str(value).lower() if isinstance(value, str) else value
-        if text not in choices:
-            raise ConfigError(
-                f"{source}: {key}: must be one of {', '.join(map(str, choices))} (got {value!r})"
-            )
-        return text
-    if origin in (typing.Union, types.UnionType):
-        raise ConfigError(f"{source}: {key}: unsupported setting type")
-    try:
-        if annotation is bool:
-            if isinstance(value, bool):
-                return value
-            lowered = str(value).strip().lower()
-            if lowered in {"1", "true", "yes", "on"}:
-                return True
-            if lowered in {"0", "false", "no", "off"}:
-                return False
-            raise ValueError(value)
-        if annotation is int:
-            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-                raise ValueError(value)
-            return int(value)
-        if annotation is float:
-            return float(value)
-        if annotation is Path:
-            if not isinstance(value, str | Path) or not str(value):
-                raise ValueError(value)
-            return Path(value).expanduser()
-        if annotation is str:
-            if not isinstance(value, str):
-                raise ValueError(value)
-            return value
-    except (TypeError, ValueError) as exc:
-        kind = getattr(annotation, "__name__", str(annotation))
-        raise ConfigError(f"{source}: {key}: expected {kind} (got {value!r})") from exc
-    raise ConfigError(f"{source}: {key}: unsupported setting type {annotation!r}")
-
-
-def _as_dict(settings: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for spec in fields(settings):
-        value = getattr(settings, spec.name)
-        out[spec.name] = _as_dict(value) if hasattr(value, "__dataclass_fields__") else value
-    return out
-
-
-def _merge(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in overrides.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
