@@ -7,7 +7,6 @@ Run as ``python tests/scaling/node_process.py DATA_DIR KEK_FILE DATABASE_URL``.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from appliance.observability import configure_logging
 from appliance.services.items import NewItem
 from appliance.settings import load_settings
 from appliance.wiring import Appliance, open_appliance
+from tests.security.server_process import serve_lines
 
 OPERATOR = Actor.operator()
 DIMENSION = 16
@@ -76,16 +76,7 @@ def main() -> None:
     data_dir, kek_file, url = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
     environ = {"APPLIANCE_KEYS__KEK_FILE": kek_file, "APPLIANCE_DATABASE__URL": url}
     app = open_appliance(load_settings(data_dir=data_dir, environ=environ), environ={})
-    print(json.dumps({"ok": "ready"}), flush=True)
-    try:
-        for line in sys.stdin:
-            try:
-                reply = {"ok": handle(app, json.loads(line))}
-            except Exception as exc:
-                reply = {"error": f"{type(exc).__name__}: {exc}"}
-            print(json.dumps(reply), flush=True)
-    finally:
-        app.close()
+    serve_lines(app, handle)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,21 @@ def handle(app: Appliance, request: dict[str, Any]) -> Any:
     raise ValueError(f"unknown op {op!r}")
 
 
+def serve_lines(app: Appliance, handler: Callable[[Appliance, dict[str, Any]], Any]) -> None:
+    """Answer one JSON request per stdin line with one JSON reply on stdout until stdin
+    closes, then close the appliance (snapshots written)."""
+    print(json.dumps({"ok": "ready"}), flush=True)
+    try:
+        for line in sys.stdin:
+            try:
+                reply = {"ok": handler(app, json.loads(line))}
+            except Exception as exc:
+                reply = {"error": f"{type(exc).__name__}: {exc}"}
+            print(json.dumps(reply), flush=True)
+    finally:
+        app.close()
+
+
 def main() -> None:
     """Serve requests until stdin closes, then close the appliance (snapshots written)."""
     configure_logging("info", "json", sys.stderr)  # stdout carries the replies only
@@ -64,16 +80,7 @@ def main() -> None:
     environ = {"APPLIANCE_KEYS__KEK_FILE": sys.argv[2]} if len(sys.argv) > 2 else {}
     settings = load_settings(data_dir=data_dir, environ=environ)
     app = open_appliance(settings, environ={})
-    print(json.dumps({"ok": "ready"}), flush=True)
-    try:
-        for line in sys.stdin:
-            try:
-                reply = {"ok": handle(app, json.loads(line))}
-            except Exception as exc:
-                reply = {"error": f"{type(exc).__name__}: {exc}"}
-            print(json.dumps(reply), flush=True)
-    finally:
-        app.close()
+    serve_lines(app, handle)
 
 
 if __name__ == "__main__":
