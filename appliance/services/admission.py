@@ -1,8 +1,10 @@
 """From a policy decision to what may be embedded: refuse, de-identify, defend.
 
-Shared by ingest and ``/v1/embeddings``. A decision is admitted only when every
-obligation can be honoured here; anything we cannot honour refuses the input (fail
-closed) with a reason a client can act on.
+Shared by ingest, ``/v1/embeddings`` and search queries. A decision is admitted only when
+every obligation can be honoured here; anything we cannot honour refuses the input (fail
+closed) with a reason a client can act on. Input defences (``redact_before_encode``)
+rewrite the payload here, before the encoder; vector defences are returned for the caller
+to apply to the vector (``Admission.defences``).
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from appliance.services.defences import DEFENCES, INPUT_DEFENCES, REDACT_BEFORE_
 
 @dataclass(frozen=True)
 class Admission:
-    """Whether the input may be embedded, the payload to embed, and defences to apply."""
+    """Whether the input may be embedded, the payload to embed (input defences already
+    applied), and the vector defences to apply to its embedding."""
 
     allowed: bool
     payload: bytes | str | None
