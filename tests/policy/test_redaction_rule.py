@@ -33,7 +33,7 @@ def _without_rule(tmp_path: Path) -> PolicyEngine:
     target = tmp_path / "before"
     shutil.copytree(REPO_POLICIES, target)
     site = (target / "site.toml").read_text()
-    start = site.index("[[rules]]\nid = \"" + RULE)
+    start = site.index('[[rules]]\nid = "' + RULE)
     end = site.index("[[rules]]", start + 1)
     site = site[:start] + site[end:]
     site = re.sub(r'defence = \{ name = "redact_before_encode".*?\] \} \}\n', "", site, flags=re.S)

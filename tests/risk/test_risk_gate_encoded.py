@@ -38,6 +38,12 @@ REDACTION_RULE = "site.text-identifiers-redacted-before-encoding"
 def undefended_policies(target: Path) -> Path:
     """The shipped policies without the redaction rule and the canary limit's defence."""
     shutil.copytree(default_policies_dir(), target)
+    return strip_redaction(target)
+
+
+def strip_redaction(target: Path) -> Path:
+    """Remove the redaction rule and the canary limit's defence from ``target``'s site file
+    (text for care then keeps its names, as before that defence shipped)."""
     site = (target / "site.toml").read_text(encoding="utf-8")
     start = site.index(f'[[rules]]\nid = "{REDACTION_RULE}"')
     site = site[:start] + site[site.index("[[rules]]", start + 1) :]
