@@ -162,7 +162,10 @@ def run_retrieval_benchmark(
             reply.raise_for_status()
             for d, outcome in zip(chunk, reply.json()["items"], strict=True):
                 kind = outcome["status"]
-                if kind == "stored" and (outcome.get("notes") or {}).get("deidentified"):
+                notes = outcome.get("notes") or {}
+                if kind == "stored" and (
+                    notes.get("deidentified") or notes.get("redacted_before_encode")
+                ):
                     kind = "stored_redacted"
                     categories.update((outcome.get("decision") or {}).get("categories", []))
                 elif kind == "stored":
@@ -304,7 +307,9 @@ def run_policy_tally(
             if not screened.admission.allowed:
                 statuses["denied"] += 1
                 reasons["; ".join(screened.admission.reasons)[:120]] += 1
-            elif screened.admission.notes.get("deidentified"):
+            elif screened.admission.notes.get("deidentified") or screened.admission.notes.get(
+                "redacted_before_encode"
+            ):
                 statuses["stored_redacted"] += 1
                 redacted.update(decision.categories)
             else:

@@ -64,8 +64,16 @@ def inversion_section(
     result["public_decoder"] = evaluate(decoder, note_v, canaries)
     progress("training the decoder on public text written about the roster")
     strong = train_decoder(roster_v, with_roster, epochs=epochs)
+    from appliance.risk.redaction import redaction_rows
+
     result["rows"] = inversion_sweep.sweep(
-        strong, (roster_v, with_roster), (note_v, canaries), (utility_v, utility_texts), progress
+        strong,
+        (roster_v, with_roster),
+        (note_v, canaries),
+        (utility_v, utility_texts),
+        progress,
+        rewrites=redaction_rows([]),  # the shipped redact_before_encode kinds
+        embed=embed_texts,
     )
     result["params"] = {
         "public_texts": len(plain),
@@ -75,6 +83,37 @@ def inversion_section(
         "epochs": epochs,
     }
     return result
+
+
+PHI_CORPUS = Path("tests/detectors/phi_corpus")
+
+
+def corpus_section(root: Path, public: int, epochs: int, progress: Progress) -> dict[str, Any]:
+    """Canary recovery on the held-out annotated PHI notes (``risk.corpus_canaries``): per
+    split and pooled, undefended and under the shipped ``redact_before_encode``."""
+    import time
+
+    from appliance.risk import corpus_canaries as cc
+    from appliance.risk.inversion import embed_texts, train_decoder
+    from appliance.risk.redaction import redaction_rows
+
+    [(_, rewrite)] = redaction_rows([])
+    splits: dict[str, Any] = {}
+    for name in cc.SPLITS:
+        path = root / f"{name}.jsonl"
+        if not path.exists():
+            continue
+        progress(f"corpus canaries: {name}")
+        started = time.perf_counter()
+        splits[name] = cc.attack_split(
+            cc.read_split(path),
+            embed_texts,
+            rewrite,
+            lambda v, t: train_decoder(v, t, epochs=epochs),
+            public,
+        )
+        splits[name]["seconds"] = round(time.perf_counter() - started, 1)
+    return {"splits": splits, "pooled": cc.pooled(splits), "public_texts": public}
 
 
 def membership_section(epsilons: tuple[float, ...], epochs: int, progress: Progress) -> list[Any]:
@@ -143,11 +182,14 @@ def run_risk_benchmark(
     repeats: int = 32,
     sections: tuple[str, ...] = ("inversion", "membership", "repeat"),
     progress: Progress = lambda _: None,
+    phi_corpus: Path | None = PHI_CORPUS,
 ) -> dict[str, Any]:
     """Every figure of the module docstring."""
     report: dict[str, Any] = {}
     if "inversion" in sections:
         report["inversion"] = inversion_section(scifact, public, notes, sentences, epochs, progress)
+        if phi_corpus is not None and phi_corpus.is_dir():
+            report["inversion"]["corpus"] = corpus_section(phi_corpus, public, epochs, progress)
     if "membership" in sections:
         report["membership"] = membership_section(epsilons, membership_epochs, progress)
     if "repeat" in sections:
@@ -160,9 +202,14 @@ def goals(report: dict[str, Any]) -> dict[str, bool]:
     """Issue 12's goals that this run measured."""
     out: dict[str, bool] = {}
     for row in report.get("inversion", {}).get("rows", []):
-        if "(shipped)" in row["level"]:
+        if "(shipped)" in row["level"] and row["defence"] == "redact_before_encode":
             worst = max(row["name_recovered"], row["name_closed_top1"], row["mrn_closed_top1"])
             out["canary recovery <= 5% under the shipped defence"] = worst <= 0.05
+    corpus = report.get("inversion", {}).get("corpus", {}).get("pooled", {})
+    names = corpus.get("redact_before_encode", {}).get("name")
+    if names:
+        worst = max(names["open"], names["closed_top1"])
+        out["held-out notes: name recovery <= 5% under the shipped defence"] = worst <= 0.05
     for row in report.get("membership", []):
         if row["epsilon_target"] == 8.0:
             best = max(row["loss_threshold"]["auc"], row["shadow"]["auc"])
@@ -192,6 +239,13 @@ def goals(report: dict[str, Any]) -> dict[str, bool]:
     multiple=True,
     help="Run only these sections (default: all).",
 )
+@click.option(
+    "--phi-corpus",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=PHI_CORPUS,
+    show_default=True,
+    help="Annotated held-out notes for the inversion section's corpus canaries (absent: skipped).",
+)
 @click.option("--threads", type=int, default=None, help="torch CPU threads (default: torch's).")
 @click.option("--json", "as_json", is_flag=True)
 def risk_command(
@@ -204,6 +258,7 @@ def risk_command(
     membership_epochs: int,
     repeats: int,
     sections: tuple[str, ...],
+    phi_corpus: Path,
     threads: int | None,
     as_json: bool,
 ) -> None:
@@ -226,6 +281,7 @@ def risk_command(
         repeats=repeats,
         sections=sections or ("inversion", "membership", "repeat"),
         progress=lambda m: click.echo(f"... {m}", err=True),
+        phi_corpus=phi_corpus,
     )
     if as_json:
         click.echo(json.dumps(report, indent=2, default=float))

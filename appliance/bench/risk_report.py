@@ -68,6 +68,10 @@ def print_report(report: dict[str, Any], echo: Echo) -> None:
                               **inversion["public_decoder"]}], echo)  # fmt: skip
             echo("decoder trained on notes about the roster, per defence:")
         print_inversion(inversion["rows"], echo)
+        if inversion.get("corpus"):
+            from appliance.risk.corpus_canaries import print_corpus
+
+            print_corpus(inversion["corpus"], echo)
     if report.get("membership"):
         echo("membership inference against adapters")
         print_membership(report["membership"], echo)

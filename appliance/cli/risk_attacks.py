@@ -152,7 +152,8 @@ def inversion_command(
 ) -> None:
     """Train a bag-of-tokens decoder on fabricated public notes (about the people on the
     canaries' roster), embedded by the active text encoder, and measure token F1 and
-    canary name / MRN recovery from synthetic notes under every text defence level; judge
+    canary name / MRN recovery from synthetic notes under every text defence level (the
+    redact_before_encode rows re-embed the notes as the real detector redacts them); judge
     the policy's canary_recovery limits, recorded for the ingest gate."""
     from tqdm import tqdm
 
@@ -161,7 +162,8 @@ def inversion_command(
     from appliance.risk.attack_report import inversion_sections
     from appliance.risk.inversion import train_decoder
     from appliance.risk.notes import canary_notes, public_text, roster
-    from appliance.risk.policy import judge_inversion, required_sigmas
+    from appliance.risk.policy import judge_inversion, required_redactions, required_sigmas
+    from appliance.risk.redaction import redaction_rows
 
     ctx.appliance()  # the audit trail must be writable before the attack runs
     limits, policy_hash = _limits(policies_dir)
@@ -185,6 +187,8 @@ def inversion_command(
             (utility_v, utility_texts),
             progress=lambda name: (steps.set_postfix_str(name), steps.update()),
             extra_sigmas=required_sigmas(limits, "text"),
+            rewrites=redaction_rows(required_redactions(limits), ctx.settings.encoders),
+            embed=lambda batch: embed(list(batch), lambda _: None),
         )
     params = {"public_texts": public, "canary_notes": notes, "epochs": epochs, "seed": seed}
     result: dict[str, Any] = {"params": params, "rows": rows}

@@ -178,7 +178,9 @@ class ApplyDefence:
     rules: tuple[str, ...] = ()
 
     def label(self) -> str:
-        params = ",".join(f"{k}={v}" for k, v in self.params)
+        params = ",".join(
+            f"{k}={'+'.join(map(str, v)) if isinstance(v, tuple) else v}" for k, v in self.params
+        )
         return f"defence:{self.name}" + (f":{params}" if params else "")
 
 

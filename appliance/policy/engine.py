@@ -227,7 +227,10 @@ def _instantiate(
     if spec.type == "require_deidentification":
         return RequireDeidentification(str(p["method"]), rules), ""
     if spec.type == "apply_defence":
-        params = tuple(sorted(dict(p.get("params", {})).items()))
+        params = tuple(
+            (k, tuple(v) if isinstance(v, list) else v)  # lists (kinds) kept hashable
+            for k, v in sorted(dict(p.get("params", {})).items())
+        )
         return ApplyDefence(str(p["name"]), params, rules), ""
     if spec.type == "retention":
         basis = str(p.get("basis", "collection"))

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from types import MappingProxyType
 from typing import Any
 
+from appliance.domain.findings import FindingKind
 from appliance.policy.lines import PolicyFile
 from appliance.policy.model import Category, Condition, ObligationSpec, Rule, Source
 from appliance.policy.vocabulary import (
@@ -282,9 +283,20 @@ def _check_params(
         if not isinstance(name, str) or not _NAME.match(name):
             return "name must be a lower-case defence name"
         if not isinstance(extra, dict) or not all(
-            isinstance(v, str | int | float | bool) for v in extra.values()
+            isinstance(v, str | int | float | bool) or _strings(v) for v in extra.values()
         ):
-            return "params must be a table of numbers, strings or booleans"
+            return "params must be a table of numbers, strings, booleans or lists of strings"
+        kinds = extra.get("kinds")
+        if name == "redact_before_encode" and kinds is not None:
+            known = sorted(k.value for k in FindingKind)
+            if not _strings(kinds) or not kinds:
+                return "redact_before_encode: kinds must be a non-empty list of finding kinds"
+            unknown = [k for k in kinds if k not in known]
+            if unknown:
+                return (
+                    f"redact_before_encode: unknown finding kind {unknown[0]!r} (known: "
+                    f"{', '.join(known)})"
+                )
         return None
     if kind == "retention":
         given = [k for k in ("days", "years") if k in params]

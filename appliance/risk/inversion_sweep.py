@@ -8,6 +8,12 @@ on his public text (least squares) before decoding. The keyed rotation he cannot
 without the key: he decodes the rotated vectors as they are, or, in the ``known pairs`` row,
 learns the rotation back from 32 (clean, stored) pairs (orthogonal Procrustes).
 
+Input defences (``redact_before_encode``) act before the encoder: the row's ``rewrite``
+turns each note into the text the appliance would embed (the real text detector, then
+``admission.redact_for_encoding``), the sweep re-embeds the rewritten texts with the
+``embed`` callable it is given (the active space's text encoder), and the attacker decodes
+those vectors as they are: they are genuine vectors of the redacted text, nothing to map back.
+
 Utility is ``neighbour_recall`` (recall@10 of each vector's clean top-10 neighbours among
 the defended vectors) on a separate utility set.
 """
@@ -25,6 +31,7 @@ from appliance.risk import attacks
 from appliance.risk import defences as d
 from appliance.risk.inversion import TrainedDecoder, evaluate
 from appliance.risk.notes import Note
+from appliance.risk.policy import REDACT
 
 NOISE_SIGMAS = (0.01, 0.02, 0.03, 0.05, 0.1, 0.3)
 SHIPPED_SIGMA = 0.02
@@ -43,13 +50,24 @@ class TextDefence:
     level: str
     apply: Transform
     reproducible: bool = True
+    rewrite: Callable[[str], str] | None = None
+    """Text -> text before embedding (input defences); the sweep then re-embeds."""
+
+
+Embed = Callable[[Sequence[str]], np.ndarray]
+Rewrites = Sequence[tuple[str, Callable[[str], str]]]
+
+
+def _unchanged(vectors: np.ndarray, _texts: Sequence[str], _key: bytes) -> np.ndarray:
+    return np.asarray(vectors, np.float64)
 
 
 def text_defences(
-    public_vectors: np.ndarray, extra_sigmas: Sequence[float] = ()
+    public_vectors: np.ndarray, extra_sigmas: Sequence[float] = (), rewrites: Rewrites = ()
 ) -> list[TextDefence]:
     """Every level swept (PCA bases are fitted on public text, as a site would fit them);
-    ``extra_sigmas`` (the levels the policy's text limits require) join the noise levels."""
+    ``extra_sigmas`` (the levels the policy's text limits require) join the noise levels;
+    each ``rewrites`` entry (level, text -> text) adds a ``redact_before_encode`` row."""
     rows = [TextDefence("none", "-", lambda v, _t, _k: np.asarray(v, np.float64))]
     for sigma in sorted({*NOISE_SIGMAS, *(float(s) for s in extra_sigmas)}):
         level = f"sigma={sigma:g}" + (" (shipped)" if sigma == SHIPPED_SIGMA else "")
@@ -82,6 +100,8 @@ def text_defences(
             reproducible=False,
         )
     )
+    for level, rewrite in rewrites:
+        rows.append(TextDefence(REDACT, level, _unchanged, reproducible=False, rewrite=rewrite))
     return rows
 
 
@@ -99,10 +119,22 @@ def attack_row(
     notes: tuple[np.ndarray, Sequence[Note]],
     utility: tuple[np.ndarray, Sequence[str]],
     key: bytes,
+    embed: Embed | None = None,
 ) -> dict[str, Any]:
-    """Attack success and utility of one defence level."""
+    """Attack success and utility of one defence level (``embed``: the text encoder, needed
+    by a level that rewrites the text)."""
     note_vectors, note_list = notes
     texts = [n.text for n in note_list]
+    utility_vectors, utility_texts = utility
+    if defence.rewrite is not None:
+        if embed is None:
+            raise ValueError(f"{defence.name} rewrites the text: the sweep needs an embed")
+        note_vectors = np.asarray(embed([defence.rewrite(t) for t in texts]), np.float32)
+        defended_utility = np.asarray(
+            embed([defence.rewrite(t) for t in utility_texts]), np.float32
+        )
+    else:
+        defended_utility = defence.apply(utility_vectors, utility_texts, key)
     stored = defence.apply(note_vectors, texts, key)
     if defence.reproducible and defence.name != "none":
         attacker_key = os.urandom(32)  # he reproduces the defence, not the appliance's draws
@@ -116,10 +148,7 @@ def attack_row(
         seen = stored
     row: dict[str, Any] = {"defence": defence.name, "level": defence.level}
     row.update(evaluate(decoder, np.asarray(seen, np.float32), note_list))
-    utility_vectors, utility_texts = utility
-    row["recall@10"] = attacks.neighbour_recall(
-        utility_vectors, defence.apply(utility_vectors, utility_texts, key)
-    )
+    row["recall@10"] = attacks.neighbour_recall(utility_vectors, defended_utility)
     return row
 
 
@@ -130,13 +159,16 @@ def sweep(
     utility: tuple[np.ndarray, Sequence[str]],
     progress: Callable[[str], None] = lambda _: None,
     extra_sigmas: Sequence[float] = (),
+    rewrites: Rewrites = (),
+    embed: Embed | None = None,
 ) -> list[dict[str, Any]]:
-    """One row per defence level (a fresh appliance key per sweep)."""
+    """One row per defence level (a fresh appliance key per sweep); ``rewrites`` (level,
+    text -> text) add input-defence rows, re-embedded through ``embed``."""
     key = os.urandom(32)
     rows = []
-    for defence in text_defences(public[0], extra_sigmas):
+    for defence in text_defences(public[0], extra_sigmas, rewrites):
         progress(f"{defence.name} {defence.level}")
-        rows.append(attack_row(defence, decoder, public, notes, utility, key))
+        rows.append(attack_row(defence, decoder, public, notes, utility, key, embed))
     return rows
 
 

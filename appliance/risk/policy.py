@@ -16,6 +16,35 @@ from typing import Any
 from appliance.policy.model import RiskLimit
 
 REID = "reidentification_top1_over_chance"
+REDACT = "redact_before_encode"
+DIRECT_IDENTIFIER_KINDS = (
+    "person_name", "medical_record_number", "address", "zip_code", "phone_number",
+    "fax_number", "email_address", "ssn", "health_plan_id", "account_number",
+    "license_number", "vehicle_id", "device_id", "url", "ip_address", "other_id",
+)  # fmt: skip
+"""The kinds ``policies/site.toml``'s ``redact_before_encode`` rule removes (dates and ages
+stay)."""
+
+
+def redaction_level(kinds: Sequence[str] | None) -> str:
+    """The sweep level of ``redact_before_encode`` with ``kinds`` (None: every kind)."""
+    if not kinds:
+        return "all located kinds"
+    if sorted(kinds) == sorted(DIRECT_IDENTIFIER_KINDS):
+        return "direct ids"
+    return "kinds=" + "+".join(sorted(kinds))
+
+
+def required_redactions(limits: Sequence[RiskLimit]) -> list[tuple[str, ...] | None]:
+    """The ``redact_before_encode`` kinds the text limits require (added to the sweep)."""
+    out: list[tuple[str, ...] | None] = []
+    for limit in limits:
+        if limit.modality == "text" and limit.defence is not None and limit.defence[0] == REDACT:
+            kinds = limit.defence[1].get("kinds")
+            wanted = tuple(sorted(kinds)) if kinds else None
+            if wanted not in out:
+                out.append(wanted)
+    return out
 
 
 def required_sigmas(limits: Sequence[RiskLimit], modality: str) -> list[float]:
@@ -37,6 +66,8 @@ def _level(defence: tuple[str, Mapping[str, Any]] | None) -> tuple[str, str] | N
     name, params = defence
     if name == "gaussian_noise" and "sigma" in params:
         return "keyed_noise", f"sigma={float(params['sigma'])}"
+    if name == REDACT:
+        return REDACT, redaction_level(params.get("kinds"))
     return None
 
 
@@ -191,7 +222,9 @@ def _single(limit: RiskLimit, figures: Mapping[str, float]) -> dict[str, Any]:
 
 def judge_inversion(rows: Sequence[Mapping[str, Any]], limits: Sequence[RiskLimit]) -> list[dict]:
     """Every ``canary_recovery`` limit, judged on the inversion row of its defence (no
-    defence: the ``none`` row; keyed noise: the row of its sigma); ``baseline`` is the
+    defence: the ``none`` row; keyed noise: the row of its sigma; ``redact_before_encode``:
+    the row of its kinds, the notes redacted by the real detector and re-embedded);
+    ``baseline`` is the
     undefended row's figure. A defence the sweep does not model stays not measured."""
     verdicts = []
     base = next((r for r in rows if _same_level(r, ("none", "-"))), None)

@@ -1,8 +1,10 @@
 """From a policy decision to what may be embedded: refuse, de-identify, defend.
 
-Shared by ingest and ``/v1/embeddings``. A decision is admitted only when every
-obligation can be honoured here; anything we cannot honour refuses the input (fail
-closed) with a reason a client can act on.
+Shared by ingest, ``/v1/embeddings`` and search queries. A decision is admitted only when
+every obligation can be honoured here; anything we cannot honour refuses the input (fail
+closed) with a reason a client can act on. Input defences (``redact_before_encode``)
+rewrite the payload here, before the encoder; vector defences are returned for the caller
+to apply to the vector (``Admission.defences``).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from appliance.domain.findings import Finding
+from appliance.domain.findings import Finding, FindingKind
 from appliance.domain.types import Modality
 from appliance.policy.decisions import (
     ApplyDefence,
@@ -20,12 +22,13 @@ from appliance.policy.decisions import (
     RequireConsent,
     RequireDeidentification,
 )
-from appliance.services.defences import DEFENCES
+from appliance.services.defences import DEFENCES, INPUT_DEFENCES, REDACT_BEFORE_ENCODE
 
 
 @dataclass(frozen=True)
 class Admission:
-    """Whether the input may be embedded, the payload to embed, and defences to apply."""
+    """Whether the input may be embedded, the payload to embed (input defences already
+    applied), and the vector defences to apply to its embedding."""
 
     allowed: bool
     payload: bytes | str | None
@@ -93,17 +96,106 @@ def admit(
             )
         payload = cleaned
         notes["deidentified"] = obligation.method
-    defences = tuple(
+    requested = [
         (o.name, dict(o.params)) for o in decision.obligations if isinstance(o, ApplyDefence)
-    )
-    unknown = [name for name, _ in defences if name not in DEFENCES]
+    ]
+    unknown = [n for n, _ in requested if n not in DEFENCES and n not in INPUT_DEFENCES]
     if unknown:
         return Admission(
             False, None, reasons=(f"policy requires unavailable defence(s): {', '.join(unknown)}",)
         )
-    if defences:
-        notes["defences"] = [name for name, _ in defences]
+    inputs = [params for name, params in requested if name == REDACT_BEFORE_ENCODE]
+    if inputs:
+        # several rules may ask with different kinds: one pass over the original spans
+        rewritten = _redact_before_encode(modality, payload, findings, inputs, notes)
+        if isinstance(rewritten, Refusal):
+            return Admission(False, None, reasons=(rewritten.reason,))
+        payload = rewritten
+    defences = tuple((n, p) for n, p in requested if n in DEFENCES)
+    if requested:
+        notes["defences"] = [name for name, _ in requested]
     return Admission(True, payload, defences, tuple(reasons), notes)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why an input defence cannot be honoured for this input."""
+
+    reason: str
+
+
+def redaction_kinds(params: Mapping[str, Any]) -> frozenset[FindingKind] | None:
+    """The finding kinds ``redact_before_encode`` removes (``None``: every located kind);
+    ``ValueError`` for a kind that does not exist."""
+    kinds = params.get("kinds")
+    if kinds is None:
+        return None
+    if isinstance(kinds, str) or not all(isinstance(k, str) for k in kinds):
+        raise ValueError("kinds must be a list of finding kinds")
+    known = {k.value for k in FindingKind}
+    bad = [k for k in kinds if k not in known]
+    if bad:
+        raise ValueError(f"unknown finding kind(s) {', '.join(bad)}")
+    return frozenset(FindingKind(k) for k in kinds)
+
+
+def targeted(findings: Sequence[Finding], kinds: frozenset[FindingKind] | None) -> list[Finding]:
+    """The findings an input defence with ``kinds`` is about (every kind when ``None``)."""
+    return [f for f in findings if kinds is None or f.kind in kinds]
+
+
+def _located(finding: Finding) -> bool:
+    return "start" in finding.location and "end" in finding.location
+
+
+def redact_for_encoding(
+    text: str, findings: Sequence[Finding], kinds: frozenset[FindingKind] | None
+) -> tuple[str, tuple[str, ...]]:
+    """``text`` with every located finding of ``kinds`` replaced by ``[KIND]``, and the
+    kinds so removed (what the encoder then never sees)."""
+    chosen = [f for f in targeted(findings, kinds) if _located(f)]
+    return redact_text(text, chosen), tuple(sorted({f.kind.value for f in chosen}))
+
+
+def _redact_before_encode(
+    modality: Modality,
+    payload: bytes | str,
+    findings: Sequence[Finding],
+    requests: Sequence[Mapping[str, Any]],
+    notes: dict[str, Any],
+) -> bytes | str | Refusal:
+    """Apply ``redact_before_encode`` (the union of the kinds ``requests`` name) to the
+    payload about to be encoded. Text: the located findings of those kinds are replaced by
+    ``[KIND]`` (after a Safe Harbor de-identification there is nothing left to remove).
+    Image and audio: nothing can be cut out of the signal, so the input is refused when its
+    content has a finding of those kinds that de-identification did not already remove, and
+    passes unchanged when it has none (the findings then came from metadata or the id,
+    which are never encoded)."""
+    try:
+        chosen = [redaction_kinds(params) for params in requests]
+    except ValueError as exc:
+        return Refusal(f"policy defence {REDACT_BEFORE_ENCODE}: {exc}")
+    kinds = None if any(k is None for k in chosen) else frozenset().union(*chosen)
+    if modality is Modality.TEXT and isinstance(payload, str):
+        if "deidentified" in notes:
+            removed = tuple(sorted({f.kind.value for f in findings if _located(f)}))
+            rewritten = payload
+        else:
+            rewritten, removed = redact_for_encoding(payload, findings, kinds)
+        notes["redacted_before_encode"] = list(removed)
+        return rewritten
+    left = [
+        f
+        for f in targeted(findings, kinds)
+        if not ("deidentified" in notes and f.kind is FindingKind.DICOM_PHI_TAG)
+    ]
+    if left:
+        found = ", ".join(sorted({f.kind.value for f in left}))
+        return Refusal(
+            f"policy requires {REDACT_BEFORE_ENCODE} and {found} cannot be removed from "
+            f"this {modality.value} input before encoding"
+        )
+    return payload
 
 
 def _deidentify(

@@ -1,7 +1,10 @@
 """Defences applied to vectors before they are stored or handed out.
 
 A policy's ``apply_defence`` obligation names one; an unknown name fails closed (the
-input is refused), so a typo in a site policy never silently ships raw vectors.
+input is refused), so a typo in a site policy never silently ships raw vectors. Vector
+defences (``DEFENCES``) act on the embedding; input defences (``INPUT_DEFENCES``:
+``redact_before_encode``) rewrite the input before the encoder sees it
+(``admission.admit``), so what they remove is never in the vector at all.
 
 Randomness is fixed per input: ``input_rng`` seeds the generator with a keyed hash of
 the space version, the modality and the input itself (text with its whitespace
@@ -52,6 +55,12 @@ def _normalised(vectors: np.ndarray) -> np.ndarray:
 
 
 DEFENCES: dict[str, Defence] = {"gaussian_noise": gaussian_noise}
+"""Vector defences: applied to the embedding after the encoder."""
+
+REDACT_BEFORE_ENCODE = "redact_before_encode"
+INPUT_DEFENCES = frozenset({REDACT_BEFORE_ENCODE})
+"""Input defences: applied by ``admission.admit`` to the payload before it reaches the
+encoder (``redact_before_encode``: located identifiers replaced by ``[KIND]``)."""
 
 
 _INVISIBLE = frozenset({"Cc", "Cf", "Mn"})
@@ -98,7 +107,8 @@ def apply_defences(
         if defence is None:
             raise UnknownDefenceError(
                 f"policy requires defence {name!r}, which this appliance does not provide",
-                remedy=f"use one of {', '.join(sorted(DEFENCES))} in the policy files",
+                remedy=f"use one of {', '.join(sorted({*DEFENCES, *INPUT_DEFENCES}))} in the "
+                "policy files",
             )
         out = defence(out, params, generator)
     return out

@@ -11,8 +11,9 @@ closed: every blocking limit refuses until the file is repaired or an audit rewr
 
 The gate judges what is actually encoded (``encoded_categories``): the categories of the
 content's findings that the admission's de-identification left in the payload, so a note
-whose names Safe Harbor redacted passes a failed canary limit and one that keeps them does
-not. ``/v1/embeddings`` consults the same gate (``RiskAuditFailedError``).
+whose names Safe Harbor redacted (or the ``redact_before_encode`` defence removed before
+encoding) passes a failed canary limit and one that keeps them does not.
+``/v1/embeddings`` consults the same gate (``RiskAuditFailedError``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -75,16 +76,29 @@ class CategoriesOf(Protocol):
 
 
 def encoded_findings(
-    modality: Modality, findings: Sequence[Finding], deidentified: bool
+    modality: Modality,
+    findings: Sequence[Finding],
+    deidentified: bool,
+    redacted: Collection[str] = (),
 ) -> tuple[Finding, ...]:
     """The content findings still present in what gets encoded. De-identified text had
     every located finding replaced by ``[KIND]`` (``admission.redact_text``): only findings
-    without a span remain. A de-identified DICOM lost its PHI header attributes; faces,
-    voices and burned-in text are never removed (admission refuses what it cannot clean)."""
+    without a span remain; the ``redact_before_encode`` defence did the same for the located
+    findings of the kinds in ``redacted``. A de-identified DICOM lost its PHI header
+    attributes; faces, voices and burned-in text are never removed (admission refuses what
+    it cannot clean)."""
+    if modality is Modality.TEXT:
+        return tuple(
+            f
+            for f in findings
+            if not (
+                "start" in f.location
+                and "end" in f.location
+                and (deidentified or f.kind.value in redacted)
+            )
+        )
     if not deidentified:
         return tuple(findings)
-    if modality is Modality.TEXT:
-        return tuple(f for f in findings if not ("start" in f.location and "end" in f.location))
     return tuple(f for f in findings if f.kind is not FindingKind.DICOM_PHI_TAG)
 
 
@@ -95,9 +109,11 @@ def encoded_categories(
     notes: Mapping[str, Any],
 ) -> tuple[str, ...]:
     """The categories the encoded payload still carries (``notes``: the admission's, whose
-    ``deidentified`` entry says a de-identification obligation rewrote the payload). The
-    item's metadata and id are never encoded, so their findings do not count here."""
-    remaining = encoded_findings(modality, findings, "deidentified" in notes)
+    ``deidentified`` entry says a de-identification obligation rewrote the payload and whose
+    ``redacted_before_encode`` entry lists the kinds the input defence removed). The item's
+    metadata and id are never encoded, so their findings do not count here."""
+    redacted = tuple(notes.get("redacted_before_encode", ()))
+    remaining = encoded_findings(modality, findings, "deidentified" in notes, redacted)
     return policy.categories_hit(remaining) if remaining else ()
 
 

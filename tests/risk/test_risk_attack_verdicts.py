@@ -5,6 +5,7 @@ canary verdict closes ingestion of names and MRNs in text and a passing one re-o
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -54,7 +55,7 @@ def test_failed_canary_verdict_blocks_names_in_text_until_a_passing_one(
         run_appliance(capsys, "--data-dir", data, "models", "import", str(tmp_path / "pack"))[0]
         == 0
     )
-    strict = _policies_with_max(tmp_path, 0.0)
+    strict = _policies_with_max(tmp_path, 0.0, undefended=True)
     gate = RiskGate(load_policy_set(default_policies_dir()).risk_limits,
                     VerdictStore.in_data_dir(Path(data)))  # fmt: skip
     assert gate.check("text", ["hipaa.names"]) is None  # on_fail: open before any run
@@ -62,6 +63,7 @@ def test_failed_canary_verdict_blocks_names_in_text_until_a_passing_one(
     failed = _inversion(capsys, data, "--policies", str(strict), "--report", str(tmp_path / "r"))
     levels = {(r["defence"], r["level"]) for r in failed["rows"]}
     assert ("keyed_noise", "sigma=0.02 (shipped)") in levels
+    assert ("redact_before_encode", "direct ids (shipped)") in levels
     assert {"none", "pca", "int8", "binary", "rotation"} <= {d for d, _ in levels}
     for row in failed["rows"]:
         assert 0.0 <= row["f1"] <= 1.0 and 0.0 <= row["name_closed_top1"] <= 1.0
@@ -78,6 +80,7 @@ def test_failed_canary_verdict_blocks_names_in_text_until_a_passing_one(
 
     passed = _inversion(capsys, data, "--policies", str(_loose(tmp_path)))
     assert [v["outcome"] for v in passed["verdicts"]] == ["pass"]
+    assert passed["verdicts"][0]["judged_row"] == "redact_before_encode direct ids (shipped)"
     assert gate.check("text", ["hipaa.names"]) is None
     trail = _trail(capsys, data)
     entries = [e for e in trail if e["action"] == "risk.verdict"]
@@ -92,13 +95,20 @@ def test_failed_canary_verdict_blocks_names_in_text_until_a_passing_one(
         assert note.name not in trail_text and note.mrn not in trail_text
 
 
-def _policies_with_max(tmp_path: Path, maximum: float) -> Path:
-    """The shipped policies with the canary limit's max set to ``maximum``."""
+def _policies_with_max(tmp_path: Path, maximum: float, undefended: bool = False) -> Path:
+    """The shipped policies with the canary limit's max set to ``maximum`` (``undefended``:
+    and no defence required, so it is judged on the undefended row, as before the
+    redaction defence shipped)."""
     target = tmp_path / f"max-{maximum}"
     shutil.copytree(default_policies_dir(), target)
     site = target / "site.toml"
     text = site.read_text(encoding="utf-8")
-    site.write_text(text.replace(SHIPPED_CANARY, f'metric = "canary_recovery"\nmax = {maximum}'))
+    text = text.replace(SHIPPED_CANARY, f'metric = "canary_recovery"\nmax = {maximum}')
+    if undefended:
+        text = re.sub(
+            r'defence = \{ name = "redact_before_encode".*?\] \} \}\n', "", text, flags=re.S
+        )
+    site.write_text(text)
     return target
 
 
@@ -181,3 +191,34 @@ def test_canary_limit_is_judged_on_its_defence_row_with_the_worst_rate() -> None
     assert (strong["value"], strong["outcome"]) == (0.01, "pass")
     [other] = judge_inversion(rows, [limit(("pca", {"dims": 16}))])
     assert other["outcome"] == "not_measured" and other["judged_row"] is None
+
+
+def test_redaction_limit_is_judged_on_the_row_of_its_kinds() -> None:
+    """A redact_before_encode limit reads the redaction row of its kinds, not the undefended
+    one; other kinds are not measured."""
+    from types import MappingProxyType
+
+    from appliance.policy.model import RiskLimit, Source
+    from appliance.risk.policy import DIRECT_IDENTIFIER_KINDS, judge_inversion
+
+    rows = [
+        _row("none", "-", 0.99),
+        _row("redact_before_encode", "direct ids (shipped)", 0.02),
+        _row("redact_before_encode", "all located kinds", 0.01),
+    ]
+
+    def limit(params: dict) -> RiskLimit:
+        return RiskLimit(
+            id="site.risk.c", title="t", citation="c", categories=("hipaa.names",),
+            modality="text", metric="canary_recovery", maximum=0.05,
+            defence=("redact_before_encode", MappingProxyType(params)),
+            min_utility_kept=None, block="on_fail", source=Source("site.toml", 1),
+        )  # fmt: skip
+
+    [shipped] = judge_inversion(rows, [limit({"kinds": list(reversed(DIRECT_IDENTIFIER_KINDS))})])
+    assert (shipped["value"], shipped["outcome"], shipped["baseline"]) == (0.02, "pass", 0.99)
+    assert shipped["judged_row"] == "redact_before_encode direct ids (shipped)"
+    [every] = judge_inversion(rows, [limit({})])
+    assert (every["value"], every["judged_row"]) == (0.01, "redact_before_encode all located kinds")
+    [names] = judge_inversion(rows, [limit({"kinds": ["person_name"]})])
+    assert names["outcome"] == "not_measured"

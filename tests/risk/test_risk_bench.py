@@ -40,12 +40,17 @@ def test_scifact_sentences_are_split_and_bounded(tmp_path: Path) -> None:
 
 
 def test_goals_read_the_shipped_row_and_epsilon_8() -> None:
-    """Canary goal from the shipped noise row (worst of open and closed-set), membership
-    goal from the epsilon-8 row (best of both attacks); both printed."""
+    """Canary goal from the shipped redaction row, not the research noise row (worst of
+    open and closed-set), membership goal from the epsilon-8 row (best of both attacks);
+    both printed."""
     report = {
         "inversion": {
             "params": {},
-            "rows": [_row("none", "-", 0.8), _row("keyed_noise", "sigma=0.02 (shipped)", 0.04)],
+            "rows": [
+                _row("none", "-", 0.8),
+                _row("keyed_noise", "sigma=0.02 (shipped)", 0.7),
+                _row("redact_before_encode", "direct ids (shipped)", 0.04),
+            ],
         },
         "membership": [_membership(None, 0.6), _membership(8.0, 0.56)],
     }

@@ -1,12 +1,17 @@
 """The risk gate judges what is actually encoded: a note whose names the policy redacted
 passes a failed canary limit, one that keeps them is refused, at ingest and at
-``/v1/embeddings`` alike (real app over HTTP, shipped policies, the tiny test pack)."""
+``/v1/embeddings`` alike (real app over HTTP, the tiny test pack; the shipped policies
+without their ``redact_before_encode`` rule, so treatment text keeps its names, as before
+that defence shipped: tests/risk/test_redact_before_encode.py has the shipped case)."""
 
 from __future__ import annotations
 
 import json
+import re
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,6 +21,7 @@ import pytest
 from appliance.api.dependencies import ApiServices
 from appliance.domain.types import Actor, Modality
 from appliance.policy.decisions import RequestContext
+from appliance.policy.loader import default_policies_dir
 from appliance.services.risk_gate import VerdictStore
 from appliance.wiring import Appliance
 from tests.api.conftest import LiveServer, serve, test_pack  # noqa: F401 (fixture)
@@ -26,6 +32,24 @@ PLAIN = "routine check of the ward supplies"
 TREATMENT = {"subject_role": "patient", "purpose": "treatment"}  # keeps names
 RESEARCH = {"subject_role": "patient", "purpose": "research"}  # Safe Harbor redaction
 LIMIT = "site.risk.canary_names"
+REDACTION_RULE = "site.text-identifiers-redacted-before-encoding"
+
+
+def undefended_policies(target: Path) -> Path:
+    """The shipped policies without the redaction rule and the canary limit's defence."""
+    shutil.copytree(default_policies_dir(), target)
+    return strip_redaction(target)
+
+
+def strip_redaction(target: Path) -> Path:
+    """Remove the redaction rule and the canary limit's defence from ``target``'s site file
+    (text for care then keeps its names, as before that defence shipped)."""
+    site = (target / "site.toml").read_text(encoding="utf-8")
+    start = site.index(f'[[rules]]\nid = "{REDACTION_RULE}"')
+    site = site[:start] + site[site.index("[[rules]]", start + 1) :]
+    site = re.sub(r'defence = \{ name = "redact_before_encode".*?\] \} \}\n', "", site, flags=re.S)
+    (target / "site.toml").write_text(site, encoding="utf-8")
+    return target
 
 
 @dataclass
@@ -41,9 +65,18 @@ class Served:
 
 
 @pytest.fixture
-def failed_canary(appliance: Appliance, test_pack: Any) -> Iterator[Served]:  # noqa: F811
-    """The full app with the shipped policies after `risk inversion` recorded a FAIL of the
-    canary-name limit (as its verdict file entry), one token per role."""
+def failed_canary(
+    appliance: Appliance,
+    test_pack: Any,  # noqa: F811
+    tmp_path: Path,
+) -> Iterator[Served]:
+    """The full app with the undefended policies after `risk inversion` recorded a FAIL of
+    the canary-name limit (as its verdict file entry), one token per role."""
+    yield from serve_failed_canary(appliance, test_pack, undefended_policies(tmp_path / "p"))
+
+
+def serve_failed_canary(appliance: Appliance, pack: Any, policies: Path | None) -> Iterator[Served]:
+    """A live app on ``policies`` (None: the shipped ones) with a recorded canary FAIL."""
     from appliance.models import ModelStore
     from appliance.server import build_state
 
@@ -59,12 +92,12 @@ def failed_canary(appliance: Appliance, test_pack: Any) -> Iterator[Served]:  # 
             }
         }
     )
-    ModelStore(appliance.settings.models_dir).import_path(test_pack)
+    ModelStore(appliance.settings.models_dir).import_path(pack)
     tokens = {
         role: appliance.tokens.create(role, actor=Actor.operator())
         for role in ("admin", "ingest", "query", "auditor")
     }
-    state = build_state(appliance)
+    state = build_state(appliance, policies_dir=policies)
     try:
         for url in serve(state):
             yield Served(LiveServer(url, tokens, appliance), state)

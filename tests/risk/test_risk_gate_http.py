@@ -16,6 +16,7 @@ from appliance.wiring import open_appliance
 from tests.api.conftest import serve
 from tests.conftest import run_appliance
 from tests.risk.test_risk_cli import SHARED, TOPICS
+from tests.risk.test_risk_gate_encoded import strip_redaction
 from tests.risk.test_risk_policy import _policies
 
 NAMED = "Patient John Smith reviewed today for chest pain."
@@ -72,8 +73,9 @@ def test_failed_audit_blocks_named_notes_until_a_passing_audit(
     assert run_appliance(capsys, "--data-dir", str(data), "init")[0] == 0
     pack = write_test_pack(tmp_path / "pack")
     assert run_appliance(capsys, "--data-dir", str(data), "models", "import", str(pack))[0] == 0
-    strict = _policies(tmp_path / "strict", maximum=0.5)
-    lenient = _policies(tmp_path / "lenient", maximum=1000.0)
+    # without the redaction rule, so the treatment note's name is encoded and the gate judges it
+    strict = strip_redaction(_policies(tmp_path / "strict", maximum=0.5))
+    lenient = strip_redaction(_policies(tmp_path / "lenient", maximum=1000.0))
     probe = _probe(tmp_path)
 
     def audit(policies: Path) -> str:

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from appliance.risk import defences, inversion
+from appliance.risk import defences, inversion, inversion_sweep
 from appliance.risk.notes import canary_notes, name_pool, public_text, roster
+from appliance.risk.redaction import redaction_rows
 
 
 @pytest.fixture(autouse=True)
@@ -50,7 +51,9 @@ def test_decoder_inverts_minilm_embeddings_and_noise_blunts_it() -> None:
     """Trained on 120 fabricated notes about the people on a roster of 8 (never the canary
     notes themselves), embedded by the real MiniLM, the decoder names the person in most
     held-out canary notes (chance 1/8) and reads more of their words than from the wrong
-    notes' vectors; keyed noise at sigma 0.3 takes the names away."""
+    notes' vectors; keyed noise at sigma 0.3 takes the names away, and so does the sweep's
+    redact_before_encode row (the notes redacted by the real detector, re-embedded; the
+    synthetic names come from the detector's own lexicon, so this is a unit test only)."""
     notes = canary_notes(16, seed=1, pool=8)
     train_texts = public_text(120, seed=1, candidates=roster(notes))
     assert not {n.text for n in notes} & set(train_texts)
@@ -66,3 +69,15 @@ def test_decoder_inverts_minilm_embeddings_and_noise_blunts_it() -> None:
     assert shuffled["name_closed_top1"] <= 0.25, shuffled
     assert clean["f1"] > shuffled["f1"] + 0.05, (clean, shuffled)
     assert noisy["name_closed_top1"] <= clean["name_closed_top1"] - 0.5, (clean, noisy)
+    [(level, rewrite)] = redaction_rows([])
+    [redact] = inversion_sweep.text_defences(train_vectors, rewrites=[(level, rewrite)])[-1:]
+    assert (redact.name, redact.level) == ("redact_before_encode", "direct ids (shipped)")
+    public, attacked = (train_vectors, train_texts), (note_vectors, notes)
+    utility = (train_vectors[:12], train_texts[:12])
+    with pytest.raises(ValueError, match="needs an embed"):
+        inversion_sweep.attack_row(redact, decoder, public, attacked, utility, b"k" * 32)
+    row = inversion_sweep.attack_row(
+        redact, decoder, public, attacked, utility, b"k" * 32, embed=inversion.embed_texts
+    )
+    assert row["name_closed_top1"] <= 0.25 and row["mrn_recovered"] == 0.0, row
+    assert not any(n.mrn in rewrite(n.text) for n in notes)

@@ -62,8 +62,10 @@ def test_a_repeated_input_is_detected_once_with_the_same_outcome(
     assert calls == ["detect"]
     assert second.classification.findings == first.classification.findings
     assert second.classification.decision.outcome == first.classification.decision.outcome  # type: ignore[union-attr]
-    assert second.admission.payload == first.admission.payload == PHI_NOTE
-    assert research.admission.payload != PHI_NOTE  # research: de-identified, decided anew
+    assert second.admission.payload == first.admission.payload != PHI_NOTE
+    assert "Quackenbush" not in str(first.admission.payload)  # redact_before_encode
+    assert "deidentified" not in first.admission.notes
+    assert research.admission.notes["deidentified"] == "safe_harbor"  # decided anew
     assert "Quackenbush" not in str(research.admission.payload)
     stats = screening.cache_stats()
     assert stats is not None and (stats.hits, stats.misses) == (2, 1)
