@@ -52,9 +52,11 @@ def inversion_section(
     progress: Progress,
     ndcg: bool = False,
     ndcg_cache: Path | None = None,
+    conditional_epochs: int = 0,
 ) -> dict[str, Any]:
     """Both decoders, the clean row of the first and the sweep of the roster decoder;
-    ``ndcg``: each level's SciFact nDCG@10 joined to its row (``bench.risk_ndcg``)."""
+    ``ndcg``: each level's SciFact nDCG@10 joined to its row (``bench.risk_ndcg``);
+    ``conditional_epochs``: the GRU decoder too (``bench.risk_conditional``)."""
     from appliance.risk import inversion_sweep
     from appliance.risk.inversion import embed_texts, evaluate, train_decoder
     from appliance.risk.notes import canary_notes, public_text, roster
@@ -88,6 +90,12 @@ def inversion_section(
         from appliance.bench.risk_ndcg import add_scifact_ndcg
 
         add_scifact_ndcg(result, scifact, roster_v, cache_dir=ndcg_cache, progress=progress)
+    if conditional_epochs:
+        from appliance.bench.risk_conditional import conditional_rows
+
+        result["conditional_decoder"] = conditional_rows(
+            (roster_v, with_roster), (note_v, canaries), conditional_epochs, progress
+        )
     return result
 
 
@@ -159,12 +167,21 @@ def run_risk_benchmark(
     progress: Progress = lambda _: None,
     ndcg: bool = False,
     ndcg_cache: Path | None = None,
+    conditional_epochs: int = 0,
 ) -> dict[str, Any]:
     """Every figure of the module docstring."""
     report: dict[str, Any] = {}
     if "inversion" in sections:
         report["inversion"] = inversion_section(
-            scifact, public, notes, sentences, epochs, progress, ndcg, ndcg_cache
+            scifact,
+            public,
+            notes,
+            sentences,
+            epochs,
+            progress,
+            ndcg,
+            ndcg_cache,
+            conditional_epochs,
         )
     if "membership" in sections:
         report["membership"] = membership_section(epsilons, membership_epochs, progress)
@@ -225,6 +242,13 @@ def goals(report: dict[str, Any]) -> dict[str, bool]:
     help="Where the clean SciFact vectors are cached (default ~/.cache/appliance/bench; "
     "vectors and hashes only, keyed on the model's content hash and the corpus).",
 )
+@click.option(
+    "--conditional-epochs",
+    default=0,
+    show_default=True,
+    help="Inversion: also train the conditional (GRU) decoder this many epochs on the roster "
+    "decoder's text and attack a few levels with it (0: off).",
+)
 @click.option("--json", "as_json", is_flag=True)
 def risk_command(
     scifact: Path,
@@ -239,6 +263,7 @@ def risk_command(
     threads: int | None,
     ndcg: bool,
     ndcg_cache: Path | None,
+    conditional_epochs: int,
     as_json: bool,
 ) -> None:
     """Text inversion (canary names and MRNs), adapter membership inference with and without
@@ -262,6 +287,7 @@ def risk_command(
         progress=lambda m: click.echo(f"... {m}", err=True),
         ndcg=ndcg,
         ndcg_cache=ndcg_cache,
+        conditional_epochs=conditional_epochs,
     )
     if as_json:
         click.echo(json.dumps(report, indent=2, default=float))

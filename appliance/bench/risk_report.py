@@ -76,6 +76,10 @@ def print_report(report: dict[str, Any], echo: Echo) -> None:
                               **inversion["public_decoder"]}], echo)  # fmt: skip
             echo("decoder trained on notes about the roster, per defence:")
         print_inversion(inversion["rows"], echo)
+        conditional = inversion.get("conditional_decoder")
+        if conditional:
+            echo(f"conditional (GRU) decoder, {conditional['epochs']} epochs, same roster text:")
+            print_inversion([{"recall@10": float("nan"), **r} for r in conditional["rows"]], echo)
     if report.get("membership"):
         echo("membership inference against adapters")
         print_membership(report["membership"], echo)
