@@ -66,6 +66,19 @@ class RetrievalSet:
     @classmethod
     def load(cls, root: Path) -> RetrievalSet:
         """SciFact's test split, read in place with ``bench retrieval``'s loader."""
+        from appliance.errors import InvalidInputError
+
+        missing = [
+            name
+            for name in ("corpus.jsonl", "queries.jsonl", "qrels/test.tsv")
+            if not (Path(root) / name).is_file()
+        ]
+        if missing:
+            raise InvalidInputError(
+                f"{root} is not a BEIR SciFact folder: {', '.join(missing)} missing",
+                remedy="point to the folder holding corpus.jsonl, queries.jsonl and "
+                "qrels/test.tsv (or leave the nDCG@10 out: bench risk --no-ndcg)",
+            )
         corpus, queries, qrels = load_scifact(Path(root))
         return cls(
             tuple(corpus), tuple(corpus.values()), tuple(queries), tuple(queries.values()), qrels

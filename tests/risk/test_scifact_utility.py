@@ -194,3 +194,13 @@ def test_scifact_subset_through_minilm_prices_each_level() -> None:
     noisy, light = rows["keyed_noise", "sigma=0.3"], rows["keyed_noise", "sigma=0.01"]
     assert noisy["ndcg@10"] < light["ndcg@10"]
     assert rows["binary", "-"]["ndcg@10_kept"] > 0.7
+
+
+def test_a_folder_without_queries_is_refused_with_a_remedy(tmp_path: Path) -> None:
+    """A corpus-only folder names what is missing and how to go on."""
+    from appliance.errors import InvalidInputError
+
+    (tmp_path / "corpus.jsonl").write_text('{"_id": "1", "text": "x"}\n', "utf-8")
+    with pytest.raises(InvalidInputError) as raised:
+        su.RetrievalSet.load(tmp_path)
+    assert "queries.jsonl" in str(raised.value) and "--no-ndcg" in raised.value.remedy
