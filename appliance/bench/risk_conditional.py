@@ -27,6 +27,7 @@ def conditional_rows(
     epochs: int,
     progress: Callable[[str], None] = lambda _: None,
     levels: Sequence[tuple[str, str]] = LEVELS,
+    hidden: int = 256,
 ) -> dict[str, Any]:
     """Train the conditional decoder on ``public`` and score it on each of ``levels``."""
     import torch
@@ -39,7 +40,7 @@ def conditional_rows(
 
     progress(f"training the conditional decoder ({epochs} epochs)")
     started = time.perf_counter()
-    decoder = train_conditional_decoder(public[0], public[1], epochs=epochs)
+    decoder = train_conditional_decoder(public[0], public[1], epochs=epochs, hidden=hidden)
     seconds = time.perf_counter() - started
     key = os.urandom(32)
     note_vectors, note_list = notes
