@@ -180,10 +180,10 @@ def test_canary_limit_reads_ndcg_kept_as_its_utility() -> None:
 
 @pytest.mark.slow
 def test_scifact_subset_through_minilm_prices_each_level() -> None:
-    """On 10 SciFact claims (their abstracts + 15 others) through the real MiniLM: the
+    """On 6 SciFact claims (their abstracts + 6 others) through the real MiniLM: the
     undefended row equals clean exact search, rotation keeps it, sigma 0.3 costs more than
     sigma 0.01, and binary keeps most of it."""
-    data = su.RetrievalSet.load(shared_data_dir("scifact")).subset(10, 15)
+    data = su.RetrievalSet.load(shared_data_dir("scifact")).subset(6, 6)
     embed = su.minilm_embedder()
     clean = su.clean_vectors(data, embed, "minilm-test", cache_dir=None)
     result = su.utility_rows(text_defences(clean[0]), data, clean[:2], embed, KEY)
