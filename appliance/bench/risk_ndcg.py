@@ -19,14 +19,17 @@ def add_scifact_ndcg(
     extra_sigmas: Sequence[float] = (),
     cache_dir: Path | None = None,
     progress: Callable[[str], None] = lambda _: None,
+    rewrites: Sequence[Any] = (),
 ) -> None:
     """Measure every level of ``text_defences(public_vectors)`` (the PCA bases fitted on the
     same public text as the sweep's) and add ``ndcg@10`` / ``ndcg@10_kept`` to
-    ``result["rows"]``; the whole utility result goes to ``result["scifact_ndcg"]``."""
+    ``result["rows"]``; the whole utility result goes to ``result["scifact_ndcg"]``.
+    ``rewrites``: the sweep's text-rewrite levels (``text_defences``' third argument where
+    it has one), so they are priced too."""
     from appliance.encoders.tokenizer_files import minilm_dir
     from appliance.risk import inversion_sweep, scifact_utility
 
-    defences = inversion_sweep.text_defences(public_vectors, extra_sigmas)
+    defences = inversion_sweep.text_defences(public_vectors, extra_sigmas, *rewrite_args(rewrites))
     utility = scifact_utility.measure(
         scifact,
         defences,
@@ -38,3 +41,8 @@ def add_scifact_ndcg(
     )
     scifact_utility.join(result["rows"], utility)
     result["scifact_ndcg"] = utility
+
+
+def rewrite_args(rewrites: Sequence[Any]) -> tuple[Sequence[Any], ...]:
+    """``(rewrites,)`` when there are any, else nothing (older ``text_defences``)."""
+    return (rewrites,) if rewrites else ()

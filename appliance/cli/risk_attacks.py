@@ -238,17 +238,20 @@ def _scifact_ndcg(
     public_vectors: Any,
     sigmas: list[float],
     embed: Any,
+    rewrites: Any = (),
 ) -> dict[str, Any]:
-    """Every level of the sweep priced by SciFact nDCG@10, joined to ``rows``."""
+    """Every level of the sweep priced by SciFact nDCG@10, joined to ``rows`` (``rewrites``:
+    the sweep's text-rewrite levels, ``text_defences``' third argument where it has one)."""
     import os
 
     from tqdm import tqdm
 
+    from appliance.bench.risk_ndcg import rewrite_args
     from appliance.models import ModelStore
     from appliance.risk import inversion_sweep, scifact_utility
 
     space_version = ModelStore(ctx.settings.models_dir).space_version()  # its models' hashes
-    defences = inversion_sweep.text_defences(public_vectors, sigmas)
+    defences = inversion_sweep.text_defences(public_vectors, sigmas, *rewrite_args(rewrites))
     with tqdm(desc="SciFact nDCG@10", unit="step", file=sys.stderr) as bar:
         utility = scifact_utility.measure(
             scifact,
