@@ -4,7 +4,9 @@
   and MRNs; the attacker's decoder is trained on fabricated public notes plus sentences of
   SciFact abstracts (``--scifact``: public evaluation data, used here as attack training
   text only, never shipped), once without and once with the canaries' roster; every text
-  defence level is swept, utility is neighbour recall@10 on other SciFact sentences.
+  defence level is swept, utility is neighbour recall@10 on other SciFact sentences and
+  (``--ndcg``, the default) exact nDCG@10 of the SciFact test claims over all abstracts
+  under the same level (``appliance.risk.scifact_utility``).
 - Membership: adapters trained by the appliance's trainer on scikit-learn's handwritten
   digits (8 x 8 pixels, captions "the handwritten digit seven" embedded by MiniLM), without
   DP and with DP-SGD at each ``--epsilon``; loss-threshold and shadow-model attacks.
@@ -42,9 +44,19 @@ def scifact_sentences(root: Path, count: int) -> list[str]:
 
 
 def inversion_section(
-    scifact: Path, public: int, notes: int, sentences: int, epochs: int, progress: Progress
+    scifact: Path,
+    public: int,
+    notes: int,
+    sentences: int,
+    epochs: int,
+    progress: Progress,
+    ndcg: bool = False,
+    ndcg_cache: Path | None = None,
+    conditional_epochs: int = 0,
 ) -> dict[str, Any]:
-    """Both decoders, the clean row of the first and the sweep of the roster decoder."""
+    """Both decoders, the clean row of the first and the sweep of the roster decoder;
+    ``ndcg``: each level's SciFact nDCG@10 joined to its row (``bench.risk_ndcg``);
+    ``conditional_epochs``: the GRU decoder too (``bench.risk_conditional``)."""
     from appliance.risk import inversion_sweep
     from appliance.risk.inversion import embed_texts, evaluate, train_decoder
     from appliance.risk.notes import canary_notes, public_text, roster
@@ -66,13 +78,14 @@ def inversion_section(
     strong = train_decoder(roster_v, with_roster, epochs=epochs)
     from appliance.risk.redaction import redaction_rows
 
+    rewrites = redaction_rows([])  # the shipped redact_before_encode kinds
     result["rows"] = inversion_sweep.sweep(
         strong,
         (roster_v, with_roster),
         (note_v, canaries),
         (utility_v, utility_texts),
         progress,
-        rewrites=redaction_rows([]),  # the shipped redact_before_encode kinds
+        rewrites=rewrites,
         embed=embed_texts,
     )
     result["params"] = {
@@ -82,6 +95,18 @@ def inversion_section(
         "canary_notes": notes,
         "epochs": epochs,
     }
+    if ndcg:
+        from appliance.bench.risk_ndcg import add_scifact_ndcg
+
+        add_scifact_ndcg(
+            result, scifact, roster_v, cache_dir=ndcg_cache, progress=progress, rewrites=rewrites
+        )
+    if conditional_epochs:
+        from appliance.bench.risk_conditional import conditional_rows
+
+        result["conditional_decoder"] = conditional_rows(
+            (roster_v, with_roster), (note_v, canaries), conditional_epochs, progress
+        )
     return result
 
 
@@ -183,11 +208,24 @@ def run_risk_benchmark(
     sections: tuple[str, ...] = ("inversion", "membership", "repeat"),
     progress: Progress = lambda _: None,
     phi_corpus: Path | None = PHI_CORPUS,
+    ndcg: bool = False,
+    ndcg_cache: Path | None = None,
+    conditional_epochs: int = 0,
 ) -> dict[str, Any]:
     """Every figure of the module docstring."""
     report: dict[str, Any] = {}
     if "inversion" in sections:
-        report["inversion"] = inversion_section(scifact, public, notes, sentences, epochs, progress)
+        report["inversion"] = inversion_section(
+            scifact,
+            public,
+            notes,
+            sentences,
+            epochs,
+            progress,
+            ndcg,
+            ndcg_cache,
+            conditional_epochs,
+        )
         if phi_corpus is not None and phi_corpus.is_dir():
             report["inversion"]["corpus"] = corpus_section(phi_corpus, public, epochs, progress)
     if "membership" in sections:
@@ -247,6 +285,27 @@ def goals(report: dict[str, Any]) -> dict[str, bool]:
     help="Annotated held-out notes for the inversion section's corpus canaries (absent: skipped).",
 )
 @click.option("--threads", type=int, default=None, help="torch CPU threads (default: torch's).")
+@click.option(
+    "--ndcg/--no-ndcg",
+    default=True,
+    show_default=True,
+    help="Inversion: also price every defence level by exact nDCG@10 of the 300 SciFact "
+    "test claims over the 5,183 abstracts of --scifact (queries and qrels needed).",
+)
+@click.option(
+    "--ndcg-cache",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Where the clean SciFact vectors are cached (default ~/.cache/appliance/bench; "
+    "vectors and hashes only, keyed on the model's content hash and the corpus).",
+)
+@click.option(
+    "--conditional-epochs",
+    default=0,
+    show_default=True,
+    help="Inversion: also train the conditional (GRU) decoder this many epochs on the roster "
+    "decoder's text and attack a few levels with it (0: off).",
+)
 @click.option("--json", "as_json", is_flag=True)
 def risk_command(
     scifact: Path,
@@ -260,6 +319,9 @@ def risk_command(
     sections: tuple[str, ...],
     phi_corpus: Path,
     threads: int | None,
+    ndcg: bool,
+    ndcg_cache: Path | None,
+    conditional_epochs: int,
     as_json: bool,
 ) -> None:
     """Text inversion (canary names and MRNs), adapter membership inference with and without
@@ -282,6 +344,9 @@ def risk_command(
         sections=sections or ("inversion", "membership", "repeat"),
         progress=lambda m: click.echo(f"... {m}", err=True),
         phi_corpus=phi_corpus,
+        ndcg=ndcg,
+        ndcg_cache=ndcg_cache,
+        conditional_epochs=conditional_epochs,
     )
     if as_json:
         click.echo(json.dumps(report, indent=2, default=float))

@@ -14,17 +14,25 @@ def print_inversion(rows: list[dict[str, Any]], echo: Echo) -> None:
     if not rows:
         return
     chance = rows[0]["name_closed_chance"]
+    ndcg = any("ndcg@10" in r for r in rows)  # SciFact nDCG@10 and kept, when measured
     echo(
         f"{'defence':<12}{'level':<26}{'P':>6}{'R':>6}{'F1':>6}"
         f"{'name':>7}{'name@cand':>10}{'mrn':>6}{'mrn@cand':>9}{'R@10':>7}"
-        f"   (closed-set chance {chance:.3f})"
+        + (f"{'nDCG@10':>9}{'kept':>7}" if ndcg else "")
+        + f"   (closed-set chance {chance:.3f})"
     )
     for r in rows:
+        utility = _figure(r.get("ndcg@10"), 9, 4) + _figure(r.get("ndcg@10_kept"), 7, 3)
         echo(
             f"{r['defence']:<12}{r['level']:<26}{r['precision']:6.3f}{r['recall']:6.3f}"
             f"{r['f1']:6.3f}{r['name_recovered']:7.3f}{r['name_closed_top1']:10.3f}"
             f"{r['mrn_recovered']:6.3f}{r['mrn_closed_top1']:9.3f}{r['recall@10']:7.3f}"
+            + (utility if ndcg else "")
         )
+
+
+def _figure(value: Any, width: int, places: int) -> str:
+    return f"{'-':>{width}}" if value is None else f"{value:{width}.{places}f}"
 
 
 def print_membership(rows: list[dict[str, Any]], echo: Echo) -> None:
@@ -72,6 +80,10 @@ def print_report(report: dict[str, Any], echo: Echo) -> None:
             from appliance.risk.corpus_canaries import print_corpus
 
             print_corpus(inversion["corpus"], echo)
+        conditional = inversion.get("conditional_decoder")
+        if conditional:
+            echo(f"conditional (GRU) decoder, {conditional['epochs']} epochs, same roster text:")
+            print_inversion([{"recall@10": float("nan"), **r} for r in conditional["rows"]], echo)
     if report.get("membership"):
         echo("membership inference against adapters")
         print_membership(report["membership"], echo)

@@ -136,6 +136,20 @@ def _deployed_epsilon(ctx: CliContext, modality: str) -> float | None:
 @click.option("--notes", default=150, show_default=True, help="Synthetic canary notes attacked.")
 @click.option("--epochs", default=12, show_default=True, help="Decoder training epochs.")
 @click.option("--seed", default=0, show_default=True)
+@click.option(
+    "--scifact",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    default=None,
+    help="BEIR SciFact folder: also price every level by exact nDCG@10 of its test claims "
+    "over its abstracts (read in place; the policy's min_utility_kept is judged on it).",
+)
+@click.option(
+    "--ndcg-cache",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Cache of the clean SciFact vectors (default ~/.cache/appliance/bench; vectors "
+    "and hashes only, keyed on the space's model hashes and the corpus).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
 @POLICIES
 @REPORT
@@ -146,6 +160,8 @@ def inversion_command(
     notes: int,
     epochs: int,
     seed: int,
+    scifact: Path | None,
+    ndcg_cache: Path | None,
     as_json: bool,
     policies_dir: Path | None,
     report_dir: Path | None,
@@ -154,7 +170,8 @@ def inversion_command(
     canaries' roster), embedded by the active text encoder, and measure token F1 and
     canary name / MRN recovery from synthetic notes under every text defence level (the
     redact_before_encode rows re-embed the notes as the real detector redacts them); judge
-    the policy's canary_recovery limits, recorded for the ingest gate."""
+    the policy's canary_recovery limits, recorded for the ingest gate. ``--scifact``: each
+    level's SciFact nDCG@10 too (``risk.scifact_utility``)."""
     from tqdm import tqdm
 
     from appliance.bench.risk_report import print_inversion
@@ -179,6 +196,7 @@ def inversion_command(
     utility_v = vectors[len(train_texts) + notes :]
     with tqdm(total=epochs, desc="decoder", unit="epoch", file=sys.stderr) as bar:
         decoder = train_decoder(train_v, train_texts, epochs=epochs, seed=seed, progress=bar.update)
+    rewrites = redaction_rows(required_redactions(limits), ctx.settings.encoders)
     with tqdm(desc="defences", unit="level", file=sys.stderr) as steps:
         rows = inversion_sweep.sweep(
             decoder,
@@ -187,13 +205,28 @@ def inversion_command(
             (utility_v, utility_texts),
             progress=lambda name: (steps.set_postfix_str(name), steps.update()),
             extra_sigmas=required_sigmas(limits, "text"),
-            rewrites=redaction_rows(required_redactions(limits), ctx.settings.encoders),
+            rewrites=rewrites,
             embed=lambda batch: embed(list(batch), lambda _: None),
         )
     params = {"public_texts": public, "canary_notes": notes, "epochs": epochs, "seed": seed}
     result: dict[str, Any] = {"params": params, "rows": rows}
+    if scifact is not None:
+        result["scifact_ndcg"] = _scifact_ndcg(
+            ctx,
+            scifact,
+            ndcg_cache,
+            rows,
+            train_v,
+            required_sigmas(limits, "text"),
+            embed,
+            rewrites,
+        )
     result["verdicts"] = judge_inversion(rows, [lim for lim in limits if lim.modality == "text"])
     details = {**params, "rows": inversion_sweep.summary(rows)}
+    if scifact is not None:
+        from appliance.risk.scifact_utility import summary
+
+        details["scifact_ndcg"] = summary(result["scifact_ndcg"])
     _record(ctx, "risk.inversion_audited", details, result, policy_hash)
     header = (
         f"{notes} synthetic canary notes attacked; decoder trained {epochs} epochs on "
@@ -207,6 +240,41 @@ def inversion_command(
         return
     print_inversion(rows, click.echo)
     _print_verdicts(result)
+
+
+def _scifact_ndcg(
+    ctx: CliContext,
+    scifact: Path,
+    cache: Path | None,
+    rows: list[dict[str, Any]],
+    public_vectors: Any,
+    sigmas: list[float],
+    embed: Any,
+    rewrites: Any = (),
+) -> dict[str, Any]:
+    """Every level of the sweep priced by SciFact nDCG@10, joined to ``rows`` (``rewrites``:
+    the sweep's text-rewrite levels, ``text_defences``' third argument where it has one)."""
+    import os
+
+    from tqdm import tqdm
+
+    from appliance.models import ModelStore
+    from appliance.risk import inversion_sweep, scifact_utility
+
+    space_version = ModelStore(ctx.settings.models_dir).space_version()  # its models' hashes
+    defences = inversion_sweep.text_defences(public_vectors, sigmas, rewrites)
+    with tqdm(desc="SciFact nDCG@10", unit="step", file=sys.stderr) as bar:
+        utility = scifact_utility.measure(
+            scifact,
+            defences,
+            lambda texts: embed(texts, lambda _n: None),
+            space_version,
+            os.urandom(32),
+            cache_dir=cache or scifact_utility.DEFAULT_CACHE,
+            progress=lambda step: (bar.set_postfix_str(step[:40]), bar.update()),
+        )
+    scifact_utility.join(rows, utility)
+    return utility
 
 
 @click.command("membership")

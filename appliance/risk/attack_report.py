@@ -55,6 +55,14 @@ def inversion_sections(
         axes.legend(fontsize=8, loc="upper left")
         axes.set_title("text inversion: defence trade-off")
 
+    ndcg = any("ndcg@10" in r for r in rows)  # risk inversion --scifact
+    text = [
+        "A bag-of-tokens decoder trained on fabricated non-PHI notes about the people "
+        "of a candidate roster reads canary names and MRNs back from the embeddings of "
+        "synthetic notes. Canary recovery is the worst of the open and closed-set "
+        "recovery rates of names and MRNs; the policy judges it on the row of the "
+        "limit's defence. Utility is neighbour recall@10 of the defended vectors.",
+    ]
     table = [
         {
             "defence": r["defence"],
@@ -67,20 +75,27 @@ def inversion_sections(
             "closed-set chance": r["name_closed_chance"],
             "canary recovery": canary_recovery(r),
             "recall@10": r["recall@10"],
+            **(
+                {"SciFact nDCG@10": r.get("ndcg@10"), "nDCG@10 kept": r.get("ndcg@10_kept")}
+                if ndcg
+                else {}
+            ),
         }
         for r in rows
     ]
+    if ndcg:
+        text.append(
+            "SciFact nDCG@10 is the retrieval figure of each level: exact search of the 300 "
+            "SciFact test claims over its 5,183 abstracts with the level applied to the "
+            "stored abstracts (noise levels leave the queries clean, as the appliance's "
+            "search does; PCA, quantisation and rotation apply to queries too); kept is "
+            "its ratio to the undefended nDCG@10."
+        )
     return [
         {
             "name": "inversion-tradeoff",
             "title": "Inversion of text embeddings: every defence level",
-            "text": [
-                "A bag-of-tokens decoder trained on fabricated non-PHI notes about the people "
-                "of a candidate roster reads canary names and MRNs back from the embeddings of "
-                "synthetic notes. Canary recovery is the worst of the open and closed-set "
-                "recovery rates of names and MRNs; the policy judges it on the row of the "
-                "limit's defence. Utility is neighbour recall@10 of the defended vectors.",
-            ],
+            "text": text,
             "table": table,
             "png": _png(draw),
         }

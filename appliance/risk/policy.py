@@ -224,8 +224,9 @@ def judge_inversion(rows: Sequence[Mapping[str, Any]], limits: Sequence[RiskLimi
     """Every ``canary_recovery`` limit, judged on the inversion row of its defence (no
     defence: the ``none`` row; keyed noise: the row of its sigma; ``redact_before_encode``:
     the row of its kinds, the notes redacted by the real detector and re-embedded);
-    ``baseline`` is the
-    undefended row's figure. A defence the sweep does not model stays not measured."""
+    ``baseline`` is the undefended row's figure. A defence the sweep does not model stays
+    not measured. When the row carries SciFact nDCG@10 kept (``risk inversion --scifact``),
+    it is the verdict's ``utility_kept``, judged against the limit's ``min_utility_kept``."""
     verdicts = []
     base = next((r for r in rows if _same_level(r, ("none", "-"))), None)
     for limit in limits:
@@ -236,6 +237,10 @@ def judge_inversion(rows: Sequence[Mapping[str, Any]], limits: Sequence[RiskLimi
         verdict = _single(limit, {CANARY: canary_recovery(row)} if row else {})
         verdict["baseline"] = None if base is None else round(canary_recovery(base), 4)
         verdict["judged_row"] = None if row is None else f"{row['defence']} {row['level']}"
+        if row is not None and row.get("ndcg@10_kept") is not None:  # risk inversion --scifact
+            verdict["utility_kept"] = round(float(row["ndcg@10_kept"]), 4)
+            if limit.min_utility_kept is not None:
+                verdict["utility_passed"] = row["ndcg@10_kept"] >= limit.min_utility_kept
         verdict["outcome"] = outcome(verdict)
         verdicts.append(verdict)
     return verdicts
