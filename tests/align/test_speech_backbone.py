@@ -191,3 +191,43 @@ def test_wav_bytes_and_decoded_samples_give_the_same_features() -> None:
     wave, rate = sf.read(io.BytesIO(payload), dtype="float32")
     row = extractor("speech-embedding", "audio")([payload])[0]
     np.testing.assert_allclose(row, speech_embedding()(wave, rate), atol=1e-5)
+
+
+def test_align_train_and_space_show_name_the_backbone(
+    isolated_cli: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Through the CLI: `align train --features speech-embedding --kind linear` trains a
+    tower, it serves the audio slot alone, `space show` prints the backbone with both files'
+    SHA-256, and `align audit --adapter` re-extracts the same features."""
+    from appliance.encoders.testpack import write_test_pack
+    from tests.conftest import run_appliance
+
+    lines = []
+    for i, (label, payload) in enumerate(class_clips(3, seed=4)):
+        (tmp_path / f"clip{i}.wav").write_bytes(payload)
+        lines.append(json.dumps({"text": caption(label), "file": f"clip{i}.wav"}))
+    manifest = tmp_path / "pairs.jsonl"
+    manifest.write_text("\n".join(lines) + "\n")
+    data = str(tmp_path / "data")
+    run_appliance(capsys, "--data-dir", data, "init")
+    write_test_pack(tmp_path / "pack")
+    run_appliance(capsys, "--data-dir", data, "models", "import", str(tmp_path / "pack"))
+    anchor = str(tmp_path / "data" / "models" / "clip")
+    argv = ["--data-dir", data, "align", "train", "--pairs", str(manifest), "--modality", "audio"]
+    code, _, err = run_appliance(
+        capsys, *argv, "--features", "speech-embedding", "--kind", "linear", "--anchor", anchor,
+        "--name", "voice", "--epochs", "2", "--held-out", "0", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    code, _, err = run_appliance(
+        capsys, "--data-dir", data, "space", "activate", "--modality", "audio", "--adapter", "voice"
+    )
+    assert code == 0, err
+    code, out, err = run_appliance(capsys, "--data-dir", data, "space", "show")
+    assert code == 0, err
+    assert "backbone Google speech_embedding" in out
+    assert all(f"{name} sha256 {digest}" in out for name, digest in PINNED_SHA256.items())
+    argv = ["--data-dir", data, "align", "audit", "--pairs", str(manifest), "--modality"]
+    code, out, err = run_appliance(capsys, *argv, "audio", "--adapter", "voice", "--json")
+    assert code == 0, err
+    assert json.loads(out)["scores"]["audio->text"]["queries"] == 12
