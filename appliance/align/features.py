@@ -3,6 +3,9 @@
 - ``logmel``: speech features with no pretrained model: 40 log-mel bands at 8 kHz, the
   voiced span (frames within 40 dB of the loudest) resampled to 24 frames, normalised per
   clip, plus per-band mean and spread (1,040 values).
+- ``speech-embedding``: Google's pretrained speech_embedding backbone (openWakeWord 0.4.0's
+  ONNX re-implementation, hash-pinned; ``appliance/encoders/speech_backbone.py``), frozen:
+  mean and max of its 96-d window embeddings (192 values).
 - ``pixels``: a grey-scale image shrunk to 8 x 8 in [0, 1] (64 values), the layout of
   scikit-learn's bundled handwritten digits.
 - ``model:<dir>``: the vectors of a model directory's tower for the pairs' modality (a
@@ -30,7 +33,7 @@ N_MELS = 40
 FRAMES = 24
 IMAGE_SIDE = 8
 MAX_AUDIO_SECONDS = 60.0
-EXTRACTORS = ("logmel", "pixels", "model:<dir>")
+EXTRACTORS = ("logmel", "speech-embedding", "pixels", "model:<dir>")
 _MEL: dict[int, torch.nn.Module] = {}
 
 
@@ -72,6 +75,19 @@ def logmel(payloads: Sequence[bytes]) -> np.ndarray:
     for raw in payloads:
         audio = decode_audio(raw, max_seconds=MAX_AUDIO_SECONDS)
         rows.append(logmel_from_wave(audio.samples, audio.sample_rate))
+    return np.stack(rows)
+
+
+def speech_embedding(payloads: Sequence[bytes]) -> np.ndarray:
+    """Decode audio files and take their ``speech-embedding`` features (192 values)."""
+    from appliance.encoders.decode_audio import decode_audio
+    from appliance.encoders.speech_backbone import speech_embedding as backbone
+
+    extract = backbone()
+    rows = []
+    for raw in payloads:
+        audio = decode_audio(raw, max_seconds=MAX_AUDIO_SECONDS)
+        rows.append(extract(audio.samples, audio.sample_rate))
     return np.stack(rows)
 
 
@@ -122,16 +138,19 @@ def model_tower(model_dir: Path, modality: str) -> Callable[[Sequence[bytes | st
 
 
 def extractor(name: str, modality: str) -> Callable[[Sequence[bytes]], np.ndarray]:
-    """Resolve ``--features``: ``logmel`` (audio), ``pixels`` (image) or ``model:<dir>``."""
+    """Resolve ``--features``: ``logmel`` or ``speech-embedding`` (audio), ``pixels`` (image)
+    or ``model:<dir>``."""
     if name.startswith("model:"):
         return model_tower(Path(name.removeprefix("model:")), modality)  # type: ignore[return-value]
     if name == "logmel" and modality == "audio":
         return logmel
+    if name == "speech-embedding" and modality == "audio":
+        return speech_embedding
     if name == "pixels" and modality == "image":
         return pixels
     raise InvalidInputError(
         f"features {name!r} do not apply to {modality}",
-        remedy="audio: logmel or model:<dir>; image: pixels or model:<dir>",
+        remedy="audio: logmel, speech-embedding or model:<dir>; image: pixels or model:<dir>",
     )
 
 

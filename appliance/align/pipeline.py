@@ -119,6 +119,7 @@ def train_from_pairs(
         },
         audit=audit,
         fine_tune=fine_tune,
+        backbone=_backbone(features),
     )
     from_model = features.removeprefix("model:") if features.startswith("model:") else features
     content_hash = publish_adapter(
@@ -133,3 +134,12 @@ def train_from_pairs(
         replace=replace,
     )
     return TrainedAdapter(name, content_hash, result, provenance)
+
+
+def _backbone(features: str) -> dict[str, Any] | None:
+    """The pretrained backbone under ``features`` (name, package, file hashes), if any."""
+    if features != "speech-embedding":
+        return None
+    from appliance.encoders.speech_backbone import backbone_record
+
+    return backbone_record()

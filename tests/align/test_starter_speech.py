@@ -18,11 +18,13 @@ from appliance.align.speech import espeak_available, speech_pairs, speech_plan, 
 from appliance.domain.types import Modality
 from appliance.encoders.base import encode_now
 from appliance.encoders.factory import load_space
+from appliance.encoders.speech_backbone import PINNED_SHA256
 from appliance.encoders.starter import (
     DIGIT_TOWER,
     DIGIT_WORDS,
     SPEECH_TOWER,
     speech_cache_dir,
+    speech_tower_plan,
     train_starter_towers,
 )
 from appliance.errors import InvalidInputError
@@ -93,6 +95,11 @@ def test_starter_space_gets_a_semantic_speech_tower(tmp_path: Path, starter_pack
     assert space.encoders["image"].model == DIGIT_TOWER and space.semantic
     assert (speech_cache_dir(store)).is_dir()
     record = deployment_record(store, "policy")
+    speech = next(m for m in record["models"] if m["name"] == SPEECH_TOWER)
+    assert speech["backbone"]["sha256"] == PINNED_SHA256  # the served features' backbone
+    provenance = json.loads((store.model_dir(SPEECH_TOWER) / "provenance.json").read_text())
+    assert provenance["features"] == "speech-embedding"
+    assert provenance["hyperparameters"]["kind"] == "linear"
     assert record["encoders"]["audio"] == {
         "model": SPEECH_TOWER,
         "adapter": None,
@@ -121,3 +128,16 @@ def test_random_audio_slot_is_labelled_untrained(tmp_path: Path, starter_pack: P
     encoders = deployment_record(store, "policy")["encoders"]
     assert encoders["audio"]["semantic"] is False and encoders["audio"]["trained"] is False
     assert encoders["text"] == {**encoders["text"], "semantic": True, "trained": True}
+
+
+def test_without_the_backbone_the_speech_tower_falls_back_to_logmel(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With the openwakeword wheel absent the starter speech tower is planned on logmel +
+    MLP, and a log line says so and how to get the backbone."""
+    assert speech_tower_plan()[0] == "speech-embedding"
+    monkeypatch.setattr("appliance.encoders.speech_backbone.backbone_dir", lambda: None)
+    with caplog.at_level("WARNING", logger="appliance.encoders.starter"):
+        features, config = speech_tower_plan()
+    assert features == "logmel" and config.kind == "mlp"
+    assert "openwakeword==0.4.0" in caplog.text and "logmel" in caplog.text
