@@ -133,10 +133,10 @@ def _verdict_section(
         colour = {"PASS": "#cfc", "FAIL": "#fcc"}.get(outcome, "#eee")
         utility = "-" if v["utility_passed"] is None else "PASS" if v["utility_passed"] else "FAIL"
         rows.append(
-            f"<tr><td>{esc(v['limit'])}</td><td>{esc(', '.join(v['categories']))}</td>"
-            f"<td>{esc(v['metric'])}</td><td>{_cell(v['baseline'])}</td>"
+            f"<tr><td>{_breakable(v['limit'])}</td><td>{esc(', '.join(v['categories']))}</td>"
+            f"<td>{_breakable(v['metric'])}</td><td>{_cell(v['baseline'])}</td>"
             f"<td>{_cell(v['value'])}</td><td>{_cell(v['max'])}</td>"
-            f'<td>{esc(v["defence"])}</td><td style="background:{colour}">{outcome}</td>'
+            f'<td>{_breakable(v["defence"])}</td><td style="background:{colour}">{outcome}</td>'
             f"<td>{_cell(v['utility_kept'])}</td><td>{_cell(v['min_utility_kept'])}</td>"
             f"<td>{utility}</td><td>{esc(v['block'])}</td>"
             f"<td>{esc(str(v.get('attacker', 'any')))}</td></tr>"
@@ -221,6 +221,23 @@ def _extra_section(section: Mapping[str, Any]) -> str:
     return "\n".join(parts)
 
 
+STYLE = (
+    "body{font-family:sans-serif;margin:2em;max-width:80em}"
+    "table{border-collapse:collapse;font-size:90%;margin-bottom:1em;max-width:100%}"
+    "td,th{border:1px solid #bbb;padding:2px 6px}td{text-align:right}"
+)
+"""The page's only style (no script, nothing fetched)."""
+
+
+def _breakable(identifier: str) -> str:
+    """An identifier escaped, with break opportunities after ``_ . ( ,`` so a wide table
+    (the verdicts) wraps its long names instead of running off the page."""
+    escaped = html.escape(identifier)
+    for mark in ("_", ".", "(", ","):
+        escaped = escaped.replace(mark, mark + "<wbr>")
+    return escaped
+
+
 def render_html(
     result: dict[str, Any],
     png: bytes,
@@ -263,9 +280,7 @@ def render_html(
     extras = "\n".join(_extra_section(section) for section in extra_sections)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Risk audit</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:80em}}
-table{{border-collapse:collapse;font-size:90%;margin-bottom:1em}}
-td,th{{border:1px solid #bbb;padding:2px 6px}}td{{text-align:right}}</style></head><body>
+<style>{STYLE}</style></head><body>
 <h1>Re-identification risk audit</h1>
 <p>{result["samples"]} {esc(str(result.get("modality", "")))} samples of
 {result["identities"]} identities, dimension {result["dimension"]}; manifest SHA-256
@@ -330,9 +345,7 @@ def render_attack_html(
     extras = "\n".join(_extra_section(section) for section in extra_sections)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:80em}}
-table{{border-collapse:collapse;font-size:90%;margin-bottom:1em}}
-td,th{{border:1px solid #bbb;padding:2px 6px}}td{{text-align:right}}</style></head><body>
+<style>{STYLE}</style></head><body>
 <h1>{esc(title)}</h1>
 <p>{esc(header)}</p>
 {_verdict_section(result, {}, explanation)}

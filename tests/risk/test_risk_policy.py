@@ -199,7 +199,8 @@ def test_report_has_verdicts_plots_and_extra_sections_and_nothing_external(
     tmp_path: Path, audited: dict[str, Any]
 ) -> None:
     """The report shows the verdict table, a plot per judged limit, an extra section given by
-    another attack; every reference is an embedded data: PNG; no script, link or style file."""
+    another attack; every reference is an embedded data: PNG; no script, link or style file;
+    the verdict table's long identifiers may wrap (so it fits a page)."""
     result = dict(audited)
     limits = load_policy_set(_policies(tmp_path)).risk_limits
     result["verdicts"] = risk_policy.judge(result, limits, "text")
@@ -210,6 +211,7 @@ def test_report_has_verdicts_plots_and_extra_sections_and_nothing_external(
     page_path = write_report(result, tmp_path / "report", extra_sections=[extra])
     page = page_path.read_text()
     assert "Policy verdicts" in page and "site.risk.test" in page and "FAIL" in page
+    assert "<td>site.<wbr>risk.<wbr>test</td>" in page
     assert "Membership &lt;inference&gt;" in page and "0.510" in page
     assert (tmp_path / "report" / "tradeoff-site.risk.test.png").read_bytes()[:4] == b"\x89PNG"
     parser = _Refs()
