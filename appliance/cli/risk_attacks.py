@@ -285,7 +285,11 @@ def _scifact_ndcg(
     help="Alignment pairs (align train's manifest): half trains the target, half shadows.",
 )
 @click.option("--modality", type=click.Choice(["audio", "image"]), required=True)
-@click.option("--features", default=None, help="logmel | pixels | model:<dir> (by modality).")
+@click.option(
+    "--features",
+    default=None,
+    help="logmel | speech-embedding | pixels | model:<dir> (by modality).",
+)
 @click.option("--epsilon", "epsilons", type=float, multiple=True, default=(8.0, 1.0))
 @click.option("--epochs", default=30, show_default=True)
 @click.option("--shadows", default=2, show_default=True, help="Shadow adapters per setting.")
