@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from appliance.errors import ConfigError, IntegrityError
+from appliance.models.safety import sha256_file
 
 BACKBONE_PACKAGE = "openwakeword"
 BACKBONE_VERSION = "0.4.0"
@@ -72,21 +73,13 @@ def backbone_available() -> bool:
     return backbone_dir() is not None
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def verify_backbone(folder: Path) -> dict[str, str]:
     """Each file's SHA-256, checked against the pinned hashes; ``IntegrityError`` if not."""
     hashes = {}
     for name, pinned in PINNED_SHA256.items():
         path = Path(folder) / name
         try:
-            actual = _sha256(path)
+            actual = sha256_file(path)
         except OSError as exc:
             raise IntegrityError(
                 f"speech backbone file {name} is unreadable in {folder}: {exc}",

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from appliance.errors import ConfigError
+from appliance.models.safety import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -86,19 +87,11 @@ class _Pooled(torch.nn.Module):
         return total / weights.sum(dim=1).clamp(min=1e-9)
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _intact(path: Path) -> bool:
     sidecar = path.with_suffix(".onnx.sha256")
     if not (path.is_file() and sidecar.is_file()):
         return False
-    return sidecar.read_text(encoding="ascii").strip() == _file_sha256(path)
+    return sidecar.read_text(encoding="ascii").strip() == sha256_file(path)
 
 
 def export_graph(model: Any, path: Path) -> Path:
@@ -125,7 +118,7 @@ def export_graph(model: Any, path: Path) -> Path:
                 opset_version=OPSET,
                 dynamo=False,
             )
-        path.with_suffix(".onnx.sha256").write_text(_file_sha256(temp) + "\n", encoding="ascii")
+        path.with_suffix(".onnx.sha256").write_text(sha256_file(temp) + "\n", encoding="ascii")
         temp.replace(path)
     finally:
         temp.unlink(missing_ok=True)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import fcntl
-import hashlib
 import json
 import os
 import secrets
@@ -36,9 +35,9 @@ from appliance.crypto.aead import read_stream, read_stream_header, write_stream
 from appliance.crypto.kek import KekLocation, KekRing, load_kek, locate_kek, write_kek
 from appliance.domain.types import Actor
 from appliance.errors import ConfigError, IntegrityError, KeyUnavailableError
+from appliance.models.safety import sha256_file
 from appliance.services.backup_archive import (
     AUDIT_FILES,
-    CHUNK_BYTES,
     DATABASE_NAME,
     FORMAT,
     archive_key,
@@ -135,7 +134,7 @@ def create_backup(app: Appliance, output: Path, *, include_models: bool = False)
                 written = write_stream(key, header, rebuffer(tar_stream(members)), out)
                 out.flush()
                 os.fsync(out.fileno())
-        digest = _sha256(temp)
+        digest = sha256_file(temp)
         app.audit.append(
             actor=Actor.operator(),
             action="backup.created",
@@ -351,14 +350,6 @@ def _publish(temp: Path, output: Path) -> None:
         if output.exists():
             raise ConfigError(f"{output} already exists", remedy="choose a new name") from exc
         temp.rename(output)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as source:
-        while chunk := source.read(CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _fsync_dir(path: Path) -> None:
