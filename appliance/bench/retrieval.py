@@ -80,6 +80,21 @@ def _subset(corpus: dict, qrels: dict, limit: int | None) -> list[str]:
     return ordered if limit is None else ordered[:limit]
 
 
+def _served_queries(screening: Any, texts: list[str]) -> list[str]:
+    """Each claim as the search path would embed it (screened under ``CONTEXT`` with no
+    consents; an input defence may have rewritten it); a refused claim stays as written."""
+    from appliance.domain.types import Modality
+    from appliance.policy.decisions import ConsentState, RequestContext
+
+    context = RequestContext.from_mapping(CONTEXT, modality=Modality.TEXT)
+    served = []
+    for text in texts:
+        admission = screening.screen(Modality.TEXT, text, context, ConsentState.none()).admission
+        payload = admission.payload if admission.allowed else None
+        served.append(payload if isinstance(payload, str) else text)
+    return served
+
+
 def run_retrieval_benchmark(
     data: Path,
     *,
@@ -129,11 +144,22 @@ def run_retrieval_benchmark(
     started = time.perf_counter()
     query_vectors = encode([queries[q] for q in qids], "encoding claims")
     report["timings"]["encode_claims_s"] = time.perf_counter() - started
+    # the claims as the search path embeds them: screened under the search's context, so
+    # an input defence (redact_before_encode) rewrites some before the encoder
+    served_texts = _served_queries(state.screening, [queries[q] for q in qids])
+    rewritten = [i for i, q in enumerate(qids) if served_texts[i] != queries[q]]
+    served_query_vectors = query_vectors.copy()
+    if rewritten:
+        served_query_vectors[rewritten] = encode(
+            [served_texts[i] for i in rewritten], "encoding claims as the search path does"
+        )
+    report["params"]["queries_rewritten_by_policy"] = len(rewritten)
     subset = _subset(corpus, qrels, http_limit)
     sub_qrels = {q: {d: g for d, g in r.items() if d in set(subset)} for q, r in qrels.items()}
     sub_qrels = {q: r for q, r in sub_qrels.items() if r}
     sub_qids = [q for q in qids if q in sub_qrels]
     sub_queries = query_vectors[[qids.index(q) for q in sub_qids]]
+    sub_served_queries = served_query_vectors[[qids.index(q) for q in sub_qids]]
     report["params"].update({"http_documents": len(subset), "http_queries": len(sub_qids)})
     statuses: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
@@ -180,7 +206,11 @@ def run_retrieval_benchmark(
         for qid in sub_qids:
             reply = client.post(
                 "/v1/collections/scifact/search",
-                json={"query": {"modality": "text", "data": queries[qid]}, "k": 10},
+                json={
+                    "query": {"modality": "text", "data": queries[qid]},
+                    "k": 10,
+                    "context": CONTEXT,
+                },
             )
             reply.raise_for_status()
             run[qid] = [str(hit["id"]) for hit in reply.json()["results"]]
@@ -238,7 +268,7 @@ def run_retrieval_benchmark(
     position = {d: i for i, d in enumerate(dids)}
     raw_sub = raw[[position[d] for d in subset]]
     http = ndcg_at_10(run, sub_qrels)
-    exact_same = ndcg_at_10(_exact(sub_queries, stored, sub_qids, stored_ids), sub_qrels)
+    exact_same = ndcg_at_10(_exact(sub_served_queries, stored, sub_qids, stored_ids), sub_qrels)
     exact_sub_raw = ndcg_at_10(_exact(sub_queries, raw_sub, sub_qids, subset), sub_qrels)
     report["ndcg@10"].update(
         {
