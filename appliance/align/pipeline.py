@@ -55,11 +55,13 @@ def train_from_pairs(
     vocabulary: list[str] | None = None,
     init: str | None = None,
     held_out: float = 0.1,
+    split_seed: int | None = None,
     checkpoint: Path | None = None,
     replace: bool = False,
     progress: bool = False,
 ) -> TrainedAdapter:
-    """Train, audit on the held-out pairs, and store the adapter with its provenance."""
+    """Train, audit on the held-out pairs, and store the adapter with its provenance
+    (``split_seed``: the seed of the held-out split, default the training seed)."""
     x = extractor(features, modality)([p.payload for p in pairs])
     texts = [p.text for p in pairs]
     t = anchor_texts(texts, anchor_dir)
@@ -76,7 +78,9 @@ def train_from_pairs(
             )
         vocab = anchor_texts(vocabulary, anchor_dir)
         vocab_index = np.array([position[tx] for tx in texts])
-    fit, test = split_held_out(len(pairs), held_out, config.seed)
+    fit, test = split_held_out(
+        len(pairs), held_out, config.seed if split_seed is None else split_seed
+    )
     start = None
     fine_tune: dict[str, Any] = {}
     if init is not None:

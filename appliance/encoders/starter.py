@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -116,7 +117,7 @@ def digit_pairs(per_class: int | None = None) -> list[Any]:
 SPEECH_TOWER = "digits-speech"
 
 
-def speech_tower_plan(epochs: int = 30) -> tuple[str, Any]:
+def speech_tower_plan(epochs: int = 30, seed: int = 0) -> tuple[str, Any]:
     """The features and training plan of the starter speech tower: a linear adapter over
     the frozen ``speech-embedding`` backbone (chosen on FSDD's train split as dev,
     docs/alignment.md), or ``logmel`` + MLP, logged, when the backbone's wheel is missing."""
@@ -124,13 +125,15 @@ def speech_tower_plan(epochs: int = 30) -> tuple[str, Any]:
     from appliance.encoders.speech_backbone import backbone_available
 
     if backbone_available():
-        return "speech-embedding", TrainConfig(kind="linear", epochs=epochs, batch_size=64, seed=0)
+        return "speech-embedding", TrainConfig(
+            kind="linear", epochs=epochs, batch_size=64, seed=seed
+        )
     log.warning(
         "starter speech tower: the openwakeword wheel (speech-embedding backbone) is not "
         "installed; training the weaker logmel + MLP tower instead (pip install "
         "openwakeword==0.4.0, then retrain)"
     )
-    return "logmel", TrainConfig(kind="mlp", hidden=256, epochs=epochs, batch_size=64, seed=0)
+    return "logmel", TrainConfig(kind="mlp", hidden=256, epochs=epochs, batch_size=64, seed=seed)
 
 
 def train_starter_towers(
@@ -141,9 +144,17 @@ def train_starter_towers(
     progress: bool = False,
     speech_per_digit: int = 0,
     speech_cache: Path | None = None,
+    seed: int | None = None,
 ) -> SpaceRecord | None:
     """Train the starter space's missing towers into the stored MiniLM anchor and activate
     them; returns the new space, or None when nothing was trained.
+
+    The towers' initialisation and batch order come from ``seed``, by default a secret one
+    drawn here (recorded only in the provenance in the data dir): the training data is
+    public, so with a fixed seed anyone could rebuild the exact weights and link faces or
+    voices to the stored vectors as if he held the model; a tower rebuilt with another seed
+    links ORL faces at chance (docs/risk-audit.md). The held-out split stays seed 0, the
+    split the baseline is scored on.
 
     - image: scikit-learn's digits (public data, not differentially private: there is
       nobody to protect), ``pixels`` + MLP;
@@ -160,7 +171,8 @@ def train_starter_towers(
     if space is None or space.name != "starter":  # an operator's own pack is left alone
         return None
     present = {e.name for e in store.list_models()}
-    config = TrainConfig(kind="mlp", hidden=256, epochs=epochs, batch_size=64, seed=0)
+    seed = secrets.randbelow(2**31) if seed is None else seed
+    config = TrainConfig(kind="mlp", hidden=256, epochs=epochs, batch_size=64, seed=seed)
     anchor_dir = store.model_dir(space.anchor)
     activated = None
     if DIGIT_TOWER not in present:
@@ -173,12 +185,13 @@ def train_starter_towers(
             config=config,
             anchor_dir=anchor_dir,
             held_out=0.1,
+            split_seed=0,
             progress=progress,
         )
         activated = activate(store, "image", None, DIGIT_TOWER)
         save_starter_baseline(store, per_class=per_class)
     if SPEECH_TOWER not in present and speech_per_digit > 0 and espeak_available():
-        features, speech_config = speech_tower_plan(epochs)
+        features, speech_config = speech_tower_plan(epochs, seed)
         train_from_pairs(
             store,
             speech_digit_pairs(speech_per_digit, speech_cache or speech_cache_dir(store)),
@@ -188,6 +201,7 @@ def train_starter_towers(
             config=speech_config,
             anchor_dir=anchor_dir,
             held_out=0.1,
+            split_seed=0,
             progress=progress,
         )
         activated = activate(store, "audio", None, SPEECH_TOWER)

@@ -90,7 +90,7 @@ def test_starter_space_gets_a_semantic_speech_tower(tmp_path: Path, starter_pack
     a spoken digit is closer to its own caption than to the others for most digits."""
     store = ModelStore(tmp_path / "models")
     store.import_path(starter_pack)
-    space = train_starter_towers(store, per_class=5, epochs=10, speech_per_digit=2)
+    space = train_starter_towers(store, per_class=5, epochs=10, speech_per_digit=2, seed=0)
     assert space is not None and space.encoders["audio"].model == SPEECH_TOWER
     assert space.encoders["image"].model == DIGIT_TOWER and space.semantic
     assert (speech_cache_dir(store)).is_dir()

@@ -3,6 +3,7 @@ real MiniLM space replaces the random image tower; "the spoken digit seven" find
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ def test_starter_space_gets_a_semantic_digit_tower(tmp_path: Path, starter_pack:
     non-semantic; a second run trains nothing."""
     store = ModelStore(tmp_path / "models")
     store.import_path(starter_pack)
-    space = train_starter_towers(store, per_class=25, epochs=15)
+    space = train_starter_towers(store, per_class=25, epochs=15, seed=0)
     assert space is not None and space.encoders["image"].model == DIGIT_TOWER
     assert not space.semantic  # the random audio tower is still in the space
     assert store.get(DIGIT_TOWER).semantic and not store.get("clap-tiny").semantic
@@ -41,3 +42,27 @@ def test_starter_space_gets_a_semantic_digit_tower(tmp_path: Path, starter_pack:
     assert 10 <= len(baseline["probes"]["image"]["pairs"]) <= 20  # two per digit at most
     assert 0 < baseline["drift"]["image"]["probe_recall@1"] <= 1
     assert train_starter_towers(store) is None
+
+
+def test_attacker_rebuilding_the_starter_tower_from_public_data_gets_other_weights(
+    tmp_path: Path, starter_pack: Path
+) -> None:
+    """The starter image tower trains on public digits with a secret per-site seed: the
+    shipped recipe run again (by an attacker, or at another site) gives other weights, so
+    the exact model behind the stored vectors cannot be rebuilt; the seed is recorded in
+    the provenance only, and the held-out split stays the baseline's (seed 0)."""
+    from safetensors.numpy import load_file
+
+    towers = []
+    for site in ("a", "b"):
+        store = ModelStore(tmp_path / site / "models")
+        store.import_path(starter_pack)
+        assert train_starter_towers(store, per_class=5, epochs=1) is not None
+        folder = store.model_dir(DIGIT_TOWER)
+        provenance = json.loads((folder / "provenance.json").read_text())
+        towers.append((load_file(str(folder / "adapter.safetensors")), provenance))
+    (first, first_record), (second, second_record) = towers
+    seeds = {r["hyperparameters"]["seed"] for r in (first_record, second_record)}
+    assert len(seeds) == 2
+    assert not np.allclose(first["hidden.weight"], second["hidden.weight"])
+    assert first_record["training"]["held_out_pairs"] == second_record["training"]["held_out_pairs"]
