@@ -16,7 +16,9 @@ from appliance.policy.loader import default_policies_dir, load_policy_set
 from appliance.risk.notes import canary_notes
 from appliance.services.risk_gate import BLOCKED_CODE, RiskGate, VerdictStore
 from tests.conftest import run_appliance
-from tests.risk.test_risk_attacks_cli import _one_thread, _png, _trail  # noqa: F401
+from tests.risk.test_risk_attacks_cli import _png, _trail
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 SHIPPED_CANARY = 'metric = "canary_recovery"\nmax = 0.05'
 

@@ -4,24 +4,14 @@ the wrong note, and heavy keyed noise takes that away."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
-import torch
 
 from appliance.risk import defences, inversion, inversion_sweep
 from appliance.risk.notes import canary_notes, name_pool, public_text, roster
 from appliance.risk.redaction import redaction_rows
 
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    """Tiny models train fastest on one thread (and do not fight other processes)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_canary_names_never_appear_in_the_training_half() -> None:

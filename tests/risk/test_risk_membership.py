@@ -5,23 +5,14 @@ theoretical (epsilon, delta) bound is computed right."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
-import torch
 
 from appliance.align.trainer import TrainConfig
 from appliance.risk.membership import PairSet, dp_bound, membership_attack, roc_auc, tpr_at_fpr
 
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    """Tiny models train fastest on one thread (and do not fight other processes)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _random_pairs(n: int, seed: int) -> PairSet:

@@ -11,7 +11,9 @@ import pytest
 
 from appliance.encoders.testpack import write_test_pack
 from tests.conftest import run_appliance
-from tests.risk.test_risk_attacks_cli import _one_thread, _trail  # noqa: F401
+from tests.risk.test_risk_attacks_cli import _trail
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 TOPICS = ["statin", "insulin", "asthma", "melanoma", "sepsis", "anemia"]
 
