@@ -3,27 +3,11 @@ plot each (matplotlib, Agg, PNG bytes), in ``report.py``'s ``extra_sections`` fo
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from appliance.risk.policy import canary_recovery, membership_figure
-
-
-def _png(draw: Any) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(7, 4.5), dpi=110)
-    try:
-        draw(axes)
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", bbox_inches="tight")
-    finally:
-        plt.close(figure)
-    return buffer.getvalue()
+from appliance.risk.report import by_defence, render_png
 
 
 def _limit_lines(axes: Any, verdicts: Sequence[Mapping[str, Any]]) -> None:
@@ -37,10 +21,7 @@ def inversion_sections(
     """The inversion sweep as a table and a plot of canary recovery against utility."""
 
     def draw(axes: Any) -> None:
-        by_defence: dict[str, list[Mapping[str, Any]]] = {}
-        for row in rows:
-            by_defence.setdefault(str(row["defence"]), []).append(row)
-        for defence, group in by_defence.items():
+        for defence, group in by_defence(rows).items():
             axes.plot(
                 [r["recall@10"] for r in group],
                 [canary_recovery(r) for r in group],
@@ -97,7 +78,7 @@ def inversion_sections(
             "title": "Inversion of text embeddings: every defence level",
             "text": text,
             "table": table,
-            "png": _png(draw),
+            "png": render_png(draw),
         }
     ]
 
@@ -149,6 +130,6 @@ def membership_sections(
                 "Accuracy is the cost of DP.",
             ],
             "table": table,
-            "png": _png(draw),
+            "png": render_png(draw),
         }
     ]

@@ -7,7 +7,7 @@ import base64
 import html
 import io
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +22,16 @@ COLUMNS = (
 )
 
 
-def tradeoff_png(result: dict[str, Any]) -> bytes:
-    """Re-identification top-1 against retrieval recall@10, one line per defence."""
+def by_defence(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
+    """The sweep's rows grouped by defence, in order (one plotted line each)."""
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(str(row["defence"]), []).append(row)
+    return groups
+
+
+def render_png(draw: Callable[[Any], None]) -> bytes:
+    """A 7 x 4.5 in figure drawn by ``draw(axes)``, as PNG bytes (headless backend)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -31,10 +39,19 @@ def tradeoff_png(result: dict[str, Any]) -> bytes:
 
     figure, axes = plt.subplots(figsize=(7, 4.5), dpi=110)
     try:
-        by_defence: dict[str, list[dict[str, Any]]] = {}
-        for row in result["rows"]:
-            by_defence.setdefault(row["defence"], []).append(row)
-        for defence, rows in by_defence.items():
+        draw(axes)
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", bbox_inches="tight")
+    finally:
+        plt.close(figure)
+    return buffer.getvalue()
+
+
+def tradeoff_png(result: dict[str, Any]) -> bytes:
+    """Re-identification top-1 against retrieval recall@10, one line per defence."""
+
+    def draw(axes: Any) -> None:
+        for defence, rows in by_defence(result["rows"]).items():
             axes.plot(
                 [r["recall@10"] for r in rows], [r["top1"] for r in rows], marker="o", label=defence
             )
@@ -47,30 +64,18 @@ def tradeoff_png(result: dict[str, Any]) -> bytes:
         axes.set_ylim(0, 1.02)
         axes.legend(fontsize=8, loc="lower right")
         axes.set_title(f"{result.get('modality', '')} probe set: defence trade-off")
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", bbox_inches="tight")
-    finally:
-        plt.close(figure)
-    return buffer.getvalue()
+
+    return render_png(draw)
 
 
 def category_png(result: dict[str, Any], verdict: dict[str, Any]) -> bytes:
     """One category's trade-off: re-identification (stronger attacker, x chance) against
     the utility kept, one line per defence, the limit and the utility goal marked."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from appliance.risk.policy import reidentification
 
-    figure, axes = plt.subplots(figsize=(7, 4.5), dpi=110)
-    try:
-        by_defence: dict[str, list[dict[str, Any]]] = {}
-        for row in result["rows"]:
-            by_defence.setdefault(row["defence"], []).append(row)
+    def draw(axes: Any) -> None:
         utility_key = "utility_kept" if "utility_kept" in result["rows"][0] else "recall@10"
-        for defence, rows in by_defence.items():
+        for defence, rows in by_defence(result["rows"]).items():
             axes.plot(
                 [r[utility_key] for r in rows],
                 [reidentification(r, verdict.get("attacker", "any")) for r in rows],
@@ -102,11 +107,8 @@ def category_png(result: dict[str, Any], verdict: dict[str, Any]) -> bytes:
         )
         axes.legend(fontsize=7, loc="upper left")
         axes.set_title(f"{verdict['limit']}: {verdict['title']}", fontsize=9)
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", bbox_inches="tight")
-    finally:
-        plt.close(figure)
-    return buffer.getvalue()
+
+    return render_png(draw)
 
 
 def _cell(value: Any) -> str:
