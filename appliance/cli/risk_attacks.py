@@ -97,20 +97,28 @@ def _print_verdicts(result: dict[str, Any]) -> None:
     click.echo(f"summary signed into the audit trail (seq {result['audit_seq']})")
 
 
-def _report(
-    report_dir: Path | None, title: str, header: str, result: dict[str, Any], sections: Any
+def _conclude(
+    report_dir: Path | None,
+    title: str,
+    header: str,
+    result: dict[str, Any],
+    sections: Any,
+    as_json: bool,
 ) -> None:
-    if report_dir is None:
-        return
-    from appliance.risk.report import write_attack_report
+    """Write the report when asked; print the result as JSON when asked (the caller prints
+    its table and the verdicts otherwise)."""
+    if report_dir is not None:
+        from appliance.risk.report import write_attack_report
 
-    explanation = (
-        "Each limit of the site policy this attack measures, judged with the defence it "
-        "requires (docs/risk-audit.md). A failed limit with block on_fail refuses ingestion "
-        "of its categories until a run passes it; never only reports."
-    )
-    page = write_attack_report(report_dir, title, header, result, explanation, sections)
-    click.echo(f"report written to {page}", err=True)
+        explanation = (
+            "Each limit of the site policy this attack measures, judged with the defence it "
+            "requires (docs/risk-audit.md). A failed limit with block on_fail refuses "
+            "ingestion of its categories until a run passes it; never only reports."
+        )
+        page = write_attack_report(report_dir, title, header, result, explanation, sections)
+        click.echo(f"report written to {page}", err=True)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
 
 
 def _deployed_epsilon(ctx: CliContext, modality: str) -> float | None:
@@ -234,12 +242,10 @@ def inversion_command(
         f"{result['audit_seq']}."
     )
     sections = inversion_sections(rows, result["verdicts"])
-    _report(report_dir, "Text inversion risk audit", header, result, sections)
-    if as_json:
-        click.echo(json.dumps(result, indent=2))
-        return
-    print_inversion(rows, click.echo)
-    _print_verdicts(result)
+    _conclude(report_dir, "Text inversion risk audit", header, result, sections, as_json)
+    if not as_json:
+        print_inversion(rows, click.echo)
+        _print_verdicts(result)
 
 
 def _scifact_ndcg(
@@ -386,9 +392,7 @@ def membership_command(
         f"audit trail entry {result['audit_seq']}."
     )
     sections = membership_sections(rows, result["verdicts"])
-    _report(report_dir, "Membership inference risk audit", header, result, sections)
-    if as_json:
-        click.echo(json.dumps(result, indent=2))
-        return
-    print_membership(rows, click.echo)
-    _print_verdicts(result)
+    _conclude(report_dir, "Membership inference risk audit", header, result, sections, as_json)
+    if not as_json:
+        print_membership(rows, click.echo)
+        _print_verdicts(result)
