@@ -16,7 +16,7 @@ from appliance.policy.loader import default_policies_dir, load_policy_set
 from appliance.risk.notes import canary_notes
 from appliance.services.risk_gate import BLOCKED_CODE, RiskGate, VerdictStore
 from tests.conftest import run_appliance
-from tests.risk.test_risk_attacks_cli import _png, _trail
+from tests.risk.test_risk_attacks_cli import _trail, shape_pairs
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -120,17 +120,9 @@ def test_membership_verdict_is_recorded_on_the_non_private_row_without_a_dp_adap
 ) -> None:
     """With no DP adapter deployed, `risk membership` judges site.risk.membership on the
     non-private row (the stronger attack's AUC) and records the verdict; block never."""
-    import numpy as np
-
     data = str(tmp_path / "data")
     assert run_appliance(capsys, "--data-dir", data, "init")[0] == 0
-    rng = np.random.default_rng(0)
-    lines = []
-    for i in range(48):
-        (tmp_path / f"{i}.png").write_bytes(_png(rng.integers(0, 256, size=(8, 8))))
-        lines.append(json.dumps({"text": f"shape number {i % 4}", "file": f"{i}.png"}))
-    manifest = tmp_path / "pairs.jsonl"
-    manifest.write_text("\n".join(lines) + "\n")
+    manifest = shape_pairs(tmp_path)
     code, out, err = run_appliance(
         capsys, "--data-dir", data, "risk", "membership", "--pairs", str(manifest),
         "--modality", "image", "--epsilon", "8", "--epochs", "2", "--shadows", "1", "--json",

@@ -28,6 +28,19 @@ def _png(pixels: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def shape_pairs(folder: Path, count: int = 48) -> Path:
+    """An align-train pairs manifest: ``count`` random 8 x 8 PNGs captioned with one of four
+    shape names (seeded)."""
+    rng = np.random.default_rng(0)
+    lines = []
+    for i in range(count):
+        (folder / f"{i}.png").write_bytes(_png(rng.integers(0, 256, size=(8, 8))))
+        lines.append(json.dumps({"text": f"shape number {i % 4}", "file": f"{i}.png"}))
+    manifest = folder / "pairs.jsonl"
+    manifest.write_text("\n".join(lines) + "\n")
+    return manifest
+
+
 def test_risk_membership_attacks_adapters_with_and_without_dp(
     isolated_cli: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -35,14 +48,7 @@ def test_risk_membership_attacks_adapters_with_and_without_dp(
     attacked by loss threshold and shadow model, the DP row with its bound; signed."""
     data = str(tmp_path / "data")
     assert run_appliance(capsys, "--data-dir", data, "init")[0] == 0
-    rng = np.random.default_rng(0)
-    lines = []
-    for i in range(48):
-        image = rng.integers(0, 256, size=(8, 8))
-        (tmp_path / f"{i}.png").write_bytes(_png(image))
-        lines.append(json.dumps({"text": f"shape number {i % 4}", "file": f"{i}.png"}))
-    manifest = tmp_path / "pairs.jsonl"
-    manifest.write_text("\n".join(lines) + "\n")
+    manifest = shape_pairs(tmp_path)
     code, out, err = run_appliance(
         capsys, "--data-dir", data, "risk", "membership", "--pairs", str(manifest),
         "--modality", "image", "--epsilon", "8", "--epochs", "3", "--shadows", "1", "--json",
