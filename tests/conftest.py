@@ -81,3 +81,16 @@ def run_appliance(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, 
         code = int(exc.code or 0)
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def init_with_test_pack(capsys: pytest.CaptureFixture[str], root: Path) -> str:
+    """``appliance init`` a data dir under ``root`` and import the tiny test pack into it
+    through the CLI; returns the data dir (as the CLI's ``--data-dir`` argument)."""
+    from appliance.encoders.testpack import write_test_pack
+
+    data = str(root / "data")
+    assert run_appliance(capsys, "--data-dir", data, "init")[0] == 0
+    pack = write_test_pack(root / "pack")
+    code, _, err = run_appliance(capsys, "--data-dir", data, "models", "import", str(pack))
+    assert code == 0, err
+    return data

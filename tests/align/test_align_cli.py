@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from appliance.encoders.testpack import write_test_pack
-from tests.conftest import run_appliance
+from tests.conftest import init_with_test_pack, run_appliance
 
 CAPTIONS = ("a low hum", "a high whistle", "a rising sweep", "white noise")
 
@@ -48,13 +47,7 @@ def test_train_activate_audit_and_show(
 ) -> None:
     """The adapter is stored with provenance, serves the space after activation (audited),
     its audit becomes the baseline, and the deployment record shows all of it."""
-    data = str(tmp_path / "data")
-    assert run_appliance(capsys, "--data-dir", data, "init")[0] == 0
-    write_test_pack(tmp_path / "pack")
-    assert (
-        run_appliance(capsys, "--data-dir", data, "models", "import", str(tmp_path / "pack"))[0]
-        == 0
-    )
+    data = init_with_test_pack(capsys, tmp_path)
     models = tmp_path / "data" / "models"
     code, out, err = run_appliance(
         capsys,
@@ -148,10 +141,7 @@ def test_a_from_scratch_tower_serves_alone_never_under_a_model(
 ) -> None:
     """An MLP tower on log-mel features is refused under another model with a remedy, serves
     the modality alone once activated, and is audited through its own features."""
-    data = str(tmp_path / "data")
-    run_appliance(capsys, "--data-dir", data, "init")
-    write_test_pack(tmp_path / "pack")
-    run_appliance(capsys, "--data-dir", data, "models", "import", str(tmp_path / "pack"))
+    data = init_with_test_pack(capsys, tmp_path)
     models = tmp_path / "data" / "models"
     code, _, err = run_appliance(
         capsys,

@@ -199,8 +199,7 @@ def test_align_train_and_space_show_name_the_backbone(
     """Through the CLI: `align train --features speech-embedding --kind linear` trains a
     tower, it serves the audio slot alone, `space show` prints the backbone with both files'
     SHA-256, and `align audit --adapter` re-extracts the same features."""
-    from appliance.encoders.testpack import write_test_pack
-    from tests.conftest import run_appliance
+    from tests.conftest import init_with_test_pack, run_appliance
 
     lines = []
     for i, (label, payload) in enumerate(class_clips(3, seed=4)):
@@ -208,10 +207,7 @@ def test_align_train_and_space_show_name_the_backbone(
         lines.append(json.dumps({"text": caption(label), "file": f"clip{i}.wav"}))
     manifest = tmp_path / "pairs.jsonl"
     manifest.write_text("\n".join(lines) + "\n")
-    data = str(tmp_path / "data")
-    run_appliance(capsys, "--data-dir", data, "init")
-    write_test_pack(tmp_path / "pack")
-    run_appliance(capsys, "--data-dir", data, "models", "import", str(tmp_path / "pack"))
+    data = init_with_test_pack(capsys, tmp_path)
     anchor = str(tmp_path / "data" / "models" / "clip")
     argv = ["--data-dir", data, "align", "train", "--pairs", str(manifest), "--modality", "audio"]
     code, _, err = run_appliance(

@@ -11,11 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from appliance.encoders.testpack import write_test_pack
 from appliance.policy.loader import default_policies_dir, load_policy_set
 from appliance.risk.notes import canary_notes
 from appliance.services.risk_gate import BLOCKED_CODE, RiskGate, VerdictStore
-from tests.conftest import run_appliance
+from tests.conftest import init_with_test_pack, run_appliance
 from tests.risk.test_risk_attacks_cli import _trail, shape_pairs
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -50,13 +49,7 @@ def test_failed_canary_verdict_blocks_names_in_text_until_a_passing_one(
     """`risk inversion` sweeps every text defence; its failing canary verdict refuses text with
     names/MRNs at the gate, a run under a loose limit re-opens it; verdicts and figures (never
     a canary) are signed; the report is self-contained."""
-    data = str(tmp_path / "data")
-    assert run_appliance(capsys, "--data-dir", data, "init")[0] == 0
-    write_test_pack(tmp_path / "pack")
-    assert (
-        run_appliance(capsys, "--data-dir", data, "models", "import", str(tmp_path / "pack"))[0]
-        == 0
-    )
+    data = init_with_test_pack(capsys, tmp_path)
     strict = _policies_with_max(tmp_path, 0.0, undefended=True)
     gate = RiskGate(load_policy_set(default_policies_dir()).risk_limits,
                     VerdictStore.in_data_dir(Path(data)))  # fmt: skip

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.encoders.testpack import write_test_pack
-from tests.conftest import run_appliance
+from tests.conftest import init_with_test_pack, run_appliance
 
 TOPICS = {
     "ward-a": "cardiology echo ventricle heart valve murmur",
@@ -42,13 +41,7 @@ def test_risk_audit_reports_and_writes_signed_entry(
     """The audit prints every defence row with utility, finds the planted identities above
     chance, appends a risk.audited entry that the trail verifies, and writes a
     self-contained report (embedded PNG plot, nothing fetched)."""
-    data = str(tmp_path / "data")
-    assert run_appliance(capsys, "--data-dir", data, "init")[0] == 0
-    write_test_pack(tmp_path / "pack")
-    assert (
-        run_appliance(capsys, "--data-dir", data, "models", "import", str(tmp_path / "pack"))[0]
-        == 0
-    )
+    data = init_with_test_pack(capsys, tmp_path)
     code, out, err = run_appliance(
         capsys,
         "--data-dir",

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.encoders.testpack import write_test_pack
-from tests.conftest import run_appliance
+from tests.conftest import init_with_test_pack, run_appliance
 from tests.risk.test_risk_attacks_cli import _trail
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -44,13 +43,7 @@ def test_risk_inversion_with_scifact_joins_ndcg_to_every_row(
 ) -> None:
     """Each level gets nDCG@10 and kept (the undefended row keeps 1.0), the cache file holds
     no corpus word, the HTML report has the column, the trail has the per-level lines."""
-    data = str(tmp_path / "data")
-    assert run_appliance(capsys, "--data-dir", data, "init")[0] == 0
-    write_test_pack(tmp_path / "pack")
-    code, _, err = run_appliance(
-        capsys, "--data-dir", data, "models", "import", str(tmp_path / "pack")
-    )
-    assert code == 0, err
+    data = init_with_test_pack(capsys, tmp_path)
     cache = tmp_path / "cache"
     code, out, err = run_appliance(
         capsys, "--data-dir", data, "risk", "inversion", "--public", "40", "--notes", "12",
