@@ -22,7 +22,6 @@ The corpus is read from ``--data`` (never copied); everything else lives in a sc
 from __future__ import annotations
 
 import json
-import math
 import tempfile
 import time
 from collections import Counter
@@ -33,44 +32,10 @@ from typing import Any
 import click
 import numpy as np
 
+from appliance.align.beir import exact_top10, load_scifact, ndcg_at_10
+
 PUBLISHED_MINILM_NDCG10 = 0.645
 CONTEXT = {"subject_role": "patient", "purpose": "treatment"}
-
-
-def load_scifact(root: Path) -> tuple[dict, dict, dict]:
-    """(corpus id -> text, test query id -> text, query id -> {doc id: grade})."""
-    qrels: dict[str, dict[str, int]] = {}
-    for line in (root / "qrels" / "test.tsv").read_text("utf-8").splitlines()[1:]:
-        qid, did, score = line.split("\t")
-        qrels.setdefault(qid, {})[did] = int(score)
-    corpus = {}
-    for line in (root / "corpus.jsonl").read_text("utf-8").splitlines():
-        doc = json.loads(line)
-        corpus[str(doc["_id"])] = (doc.get("title", "") + " " + doc.get("text", "")).strip()
-    queries = {}
-    for line in (root / "queries.jsonl").read_text("utf-8").splitlines():
-        query = json.loads(line)
-        if str(query["_id"]) in qrels:
-            queries[str(query["_id"])] = query["text"]
-    return corpus, queries, qrels
-
-
-def ndcg_at_10(run: dict[str, list[str]], qrels: dict[str, dict[str, int]]) -> float:
-    """Mean nDCG@10 over the judged queries (BEIR's definition, linear gains)."""
-    scores = []
-    for qid, judged in qrels.items():
-        ranked = run.get(qid, [])[:10]
-        dcg = sum(judged.get(d, 0) / math.log2(i + 2) for i, d in enumerate(ranked))
-        ideal = sorted(judged.values(), reverse=True)[:10]
-        idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
-        scores.append(dcg / idcg if idcg else 0.0)
-    return float(np.mean(scores))
-
-
-def _exact(qv: np.ndarray, dv: np.ndarray, qids: list[str], dids: list[str]) -> dict:
-    scores = qv @ dv.T
-    top = np.argsort(-scores, axis=1)[:, :10]
-    return {q: [dids[j] for j in top[i]] for i, q in enumerate(qids)}
 
 
 def _subset(corpus: dict, qrels: dict, limit: int | None) -> list[str]:
@@ -262,14 +227,15 @@ def run_retrieval_benchmark(
         server.should_exit = True
         state.encoders.close()  # type: ignore[attr-defined]
         app.close()
-    exact_raw = ndcg_at_10(_exact(query_vectors, raw, qids, dids), qrels)
+    exact_raw = ndcg_at_10(exact_top10(query_vectors, raw, qids, dids), qrels)
     report["ndcg@10"]["exact_raw_text"] = exact_raw
     report["deltas"] = {"exact_raw_vs_published": exact_raw - PUBLISHED_MINILM_NDCG10}
     position = {d: i for i, d in enumerate(dids)}
     raw_sub = raw[[position[d] for d in subset]]
     http = ndcg_at_10(run, sub_qrels)
-    exact_same = ndcg_at_10(_exact(sub_served_queries, stored, sub_qids, stored_ids), sub_qrels)
-    exact_sub_raw = ndcg_at_10(_exact(sub_queries, raw_sub, sub_qids, subset), sub_qrels)
+    served_run = exact_top10(sub_served_queries, stored, sub_qids, stored_ids)
+    exact_same = ndcg_at_10(served_run, sub_qrels)
+    exact_sub_raw = ndcg_at_10(exact_top10(sub_queries, raw_sub, sub_qids, subset), sub_qrels)
     report["ndcg@10"].update(
         {
             "subset_exact_raw_text": exact_sub_raw,

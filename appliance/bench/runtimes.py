@@ -21,7 +21,8 @@ from typing import Any
 import click
 import numpy as np
 
-from appliance.bench.retrieval import _exact, _subset, load_scifact, ndcg_at_10
+from appliance.align.beir import exact_top10, load_scifact, ndcg_at_10
+from appliance.bench.retrieval import _subset
 
 GOAL_COSINE = 0.9999
 GOAL_NDCG_DELTA = 0.002
@@ -67,7 +68,7 @@ def run_runtime_check(
             progress(f"{min(start + batch, len(texts))}/{len(texts)} texts")
     similarity = cosines(vectors["torch"], vectors["onnx"])
     ndcg = {
-        name: ndcg_at_10(_exact(v[: len(qids)], v[len(qids) :], qids, dids), qrels)
+        name: ndcg_at_10(exact_top10(v[: len(qids)], v[len(qids) :], qids, dids), qrels)
         for name, v in vectors.items()
     }
     delta = ndcg["onnx"] - ndcg["torch"]

@@ -3,7 +3,7 @@
 ``inversion_sweep`` prices a level by neighbour recall@10 of defended sentence vectors; this
 module prices it by the figure retrieval is judged on: exact (brute-force cosine) nDCG@10
 of the 300 SciFact test claims over the 5,183 abstracts (``title + " " + text``), loaded and
-scored by ``appliance bench retrieval``'s own code (``load_scifact``, ``ndcg_at_10``), so
+scored by the code ``appliance bench retrieval`` uses (``appliance.align.beir``), so
 the undefended row reproduces its exact figure (0.6451 with MiniLM).
 
 How a level reaches the two sides, mirroring the appliance:
@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from appliance.bench.retrieval import _exact, load_scifact, ndcg_at_10
+from appliance.align.beir import exact_top10, load_scifact, ndcg_at_10
 
 Embed = Callable[[list[str]], np.ndarray]
 """Texts -> one vector per text, in order (the active space's text encoder)."""
@@ -65,7 +65,7 @@ class RetrievalSet:
 
     @classmethod
     def load(cls, root: Path) -> RetrievalSet:
-        """SciFact's test split, read in place with ``bench retrieval``'s loader."""
+        """SciFact's test split, read in place with the loader ``bench retrieval`` uses."""
         from appliance.errors import InvalidInputError
 
         missing = [
@@ -198,7 +198,7 @@ def ndcg(doc_vectors: np.ndarray, query_vectors: np.ndarray, data: RetrievalSet)
     """Exact cosine nDCG@10 of the claims over the abstracts (BEIR's definition)."""
     docs = _unit(doc_vectors)
     queries = _unit(query_vectors)
-    run = _exact(queries, docs, list(data.query_ids), list(data.doc_ids))
+    run = exact_top10(queries, docs, list(data.query_ids), list(data.doc_ids))
     return ndcg_at_10(run, data.qrels)
 
 
