@@ -55,7 +55,7 @@ def inversion_section(
     conditional_epochs: int = 0,
 ) -> dict[str, Any]:
     """Both decoders, the clean row of the first and the sweep of the roster decoder;
-    ``ndcg``: each level's SciFact nDCG@10 joined to its row (``bench.risk_ndcg``);
+    ``ndcg``: each level's SciFact nDCG@10 joined to its row (``risk.scifact_utility``);
     ``conditional_epochs``: the GRU decoder too (``bench.risk_conditional``)."""
     from appliance.risk import inversion_sweep
     from appliance.risk.inversion import embed_texts, evaluate, train_decoder
@@ -96,10 +96,18 @@ def inversion_section(
         "epochs": epochs,
     }
     if ndcg:
-        from appliance.bench.risk_ndcg import add_scifact_ndcg
+        from appliance.encoders.tokenizer_files import minilm_dir
+        from appliance.risk import scifact_utility as su
 
-        add_scifact_ndcg(
-            result, scifact, roster_v, cache_dir=ndcg_cache, progress=progress, rewrites=rewrites
+        result["scifact_ndcg"] = su.price_sweep(
+            scifact,
+            result["rows"],
+            roster_v,
+            su.minilm_embedder(),
+            su.model_dir_hash(minilm_dir()),
+            rewrites=rewrites,
+            cache_dir=ndcg_cache,
+            progress=progress,
         )
     if conditional_epochs:
         from appliance.bench.risk_conditional import conditional_rows

@@ -258,29 +258,26 @@ def _scifact_ndcg(
     embed: Any,
     rewrites: Any = (),
 ) -> dict[str, Any]:
-    """Every level of the sweep priced by SciFact nDCG@10, joined to ``rows`` (``rewrites``:
-    the sweep's text-rewrite levels, ``text_defences``' third argument where it has one)."""
-    import os
-
+    """Every level of the sweep priced by SciFact nDCG@10 with the active space's text
+    encoder (cached under its models' hashes), joined to ``rows``."""
     from tqdm import tqdm
 
     from appliance.models import ModelStore
-    from appliance.risk import inversion_sweep, scifact_utility
+    from appliance.risk import scifact_utility
 
     space_version = ModelStore(ctx.settings.models_dir).space_version()  # its models' hashes
-    defences = inversion_sweep.text_defences(public_vectors, sigmas, rewrites)
     with tqdm(desc="SciFact nDCG@10", unit="step", file=sys.stderr) as bar:
-        utility = scifact_utility.measure(
+        return scifact_utility.price_sweep(
             scifact,
-            defences,
+            rows,
+            public_vectors,
             lambda texts: embed(texts, lambda _n: None),
             space_version,
-            os.urandom(32),
-            cache_dir=cache or scifact_utility.DEFAULT_CACHE,
+            extra_sigmas=sigmas,
+            rewrites=rewrites,
+            cache_dir=cache,
             progress=lambda step: (bar.set_postfix_str(step[:40]), bar.update()),
         )
-    scifact_utility.join(rows, utility)
-    return utility
 
 
 @click.command("membership")

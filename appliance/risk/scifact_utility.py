@@ -320,6 +320,39 @@ def measure(
     return result
 
 
+def price_sweep(
+    root: Path,
+    rows: Sequence[dict[str, Any]],
+    public_vectors: np.ndarray,
+    embed: Embed,
+    model_hash: str,
+    *,
+    extra_sigmas: Sequence[float] = (),
+    rewrites: Sequence[Any] = (),
+    cache_dir: Path | None = None,
+    progress: Progress = lambda _: None,
+) -> dict[str, Any]:
+    """Price every level of the inversion sweep (``inversion_sweep.text_defences`` with the
+    same public vectors, sigmas and rewrites, under a fresh key) and join the figures to
+    ``rows``; returns the whole utility result."""
+    import os
+
+    from appliance.risk import inversion_sweep
+
+    defences = inversion_sweep.text_defences(public_vectors, extra_sigmas, rewrites)
+    utility = measure(
+        root,
+        defences,
+        embed,
+        model_hash,
+        os.urandom(32),
+        cache_dir=cache_dir or DEFAULT_CACHE,
+        progress=progress,
+    )
+    join(rows, utility)
+    return utility
+
+
 def summary(utility: dict[str, Any]) -> list[str]:
     """One short line per level (for the audit trail)."""
     return [
