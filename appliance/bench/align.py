@@ -25,9 +25,6 @@ from typing import Any
 import click
 import numpy as np
 
-WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
-AUDIO_CAPTION = "the spoken digit {}"
-IMAGE_CAPTION = "the handwritten digit {}"
 GOALS = {
     "text->audio recall@1 >= 0.95 (non-private)": ("none", "text->audio", 0.95),
     "text->image recall@1 >= 0.95 (non-private)": ("none", "text->image", 0.95),
@@ -150,10 +147,12 @@ def run_align_benchmark(
     (``speech_per_digit`` 0 skips it)."""
     from appliance.align.features import anchor_texts
     from appliance.align.metrics import retrieval
+    from appliance.align.speech import speech_caption
+    from appliance.encoders.starter import digit_caption
 
     progress("encoding captions with MiniLM")
-    audio_captions = anchor_texts([AUDIO_CAPTION.format(w) for w in WORDS])
-    image_captions = anchor_texts([IMAGE_CAPTION.format(w) for w in WORDS])
+    audio_captions = anchor_texts([speech_caption(d) for d in range(10)])
+    image_captions = anchor_texts([digit_caption(d) for d in range(10)])
     started = time.perf_counter()
     audio = fsdd_features(fsdd, progress)
     image = digits_features()

@@ -16,6 +16,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from appliance.align.speech import DIGIT_WORDS
 from appliance.encoders.testpack import NON_SEMANTIC_NOTE, write_adapter, write_random_model
 from appliance.encoders.tokenizer_files import minilm_dir
 
@@ -82,7 +83,6 @@ def write_starter_pack(out_dir: Path) -> Path:
 
 
 DIGIT_TOWER = "digits-pixels"
-DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 DIGIT_PROVENANCE = "scikit-learn's bundled handwritten digits (UCI optdigits test set, 1,797)"
 
 

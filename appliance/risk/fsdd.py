@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from appliance.align.speech import speech_caption
 from appliance.risk.audit import ProbeSet, run_audit
 
 
@@ -33,14 +34,6 @@ def _speakers(metadata_file: Path) -> dict[str, dict[str, str]]:
     return {}
 
 
-DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
-
-
-def spoken_caption(digit: int) -> str:
-    """The caption FSDD towers are trained and audited on (``bench align``'s)."""
-    return f"the spoken digit {DIGIT_WORDS[digit]}"
-
-
 def write_manifests(root: Path, out_dir: Path, takes: int = 5) -> dict[str, Path]:
     """``fsdd-probe.jsonl`` (recordings ``0..takes-1``: speaker identity, accent, gender),
     ``fsdd-utility.jsonl`` (the same recordings as caption pairs) and ``fsdd-train.jsonl``
@@ -51,7 +44,7 @@ def write_manifests(root: Path, out_dir: Path, takes: int = 5) -> dict[str, Path
     for path in sorted((root / "recordings").glob("*.wav")):
         digit, speaker, take = path.stem.split("_")
         file = str(path.resolve())
-        pair = {"text": spoken_caption(int(digit)), "file": file, "label": digit}
+        pair = {"text": speech_caption(int(digit)), "file": file, "label": digit}
         if int(take) < takes:
             info = speakers.get(speaker, {})
             attributes = {k: info[k] for k in ("accent", "gender") if k in info}
